@@ -1,0 +1,24 @@
+"""Herald's Chalice app: wiring of routes, queue consumers and schedules, nothing else."""
+
+from chalice import Chalice
+
+from chalicelib import workers
+from chalicelib.api import accounts, communications, meta
+from chalicelib.settings import get_settings
+
+settings = get_settings()
+app = Chalice(app_name="herald")
+app.api.binary_types = []  # CSV bodies arrive as text
+app.register_blueprint(meta.bp)
+app.register_blueprint(accounts.bp)
+app.register_blueprint(communications.bp)
+
+
+@app.on_sqs_message(queue=settings.plan_queue, batch_size=1)
+def plan_worker(event):
+    return workers.plan.handle(event.to_dict())
+
+
+@app.on_sqs_message(queue=settings.send_queue, batch_size=10)
+def send_worker(event):
+    return workers.send.handle(event.to_dict())

@@ -1,0 +1,143 @@
+"""Shared DynamoDB plumbing: item codec, cursors, batched reads and writes, error mapping."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import time
+from collections.abc import Iterator, Sequence
+from decimal import Decimal
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from chalicelib.domain.errors import BadRequest
+
+Item = dict[str, Any]
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+BATCH_WRITE_MAX = 25
+BATCH_GET_MAX = 100
+UNPROCESSED_RETRIES = 8
+
+
+def to_item(values: dict[str, Any]) -> Item:
+    """A plain dict to a DynamoDB item, leaving out None values."""
+    return {
+        key: _serializer.serialize(_plain_to_dynamo(value))
+        for key, value in values.items()
+        if value is not None
+    }
+
+
+def from_item(item: Item) -> dict[str, Any]:
+    return {key: _dynamo_to_plain(_deserializer.deserialize(value)) for key, value in item.items()}
+
+
+def _plain_to_dynamo(value: Any) -> Any:
+    if isinstance(value, float):
+        return Decimal(str(value))
+    if isinstance(value, dict):
+        return {k: _plain_to_dynamo(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain_to_dynamo(v) for v in value]
+    return value
+
+
+def _dynamo_to_plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _dynamo_to_plain(v) for k, v in value.items()}
+    if isinstance(value, list | set):
+        return [_dynamo_to_plain(v) for v in value]
+    return value
+
+
+def encode_cursor(last_key: Item | None) -> str | None:
+    if not last_key:
+        return None
+    return base64.urlsafe_b64encode(json.dumps(last_key, separators=(",", ":")).encode()).decode()
+
+
+def decode_cursor(cursor: str | None) -> Item | None:
+    if not cursor:
+        return None
+    try:
+        decoded = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except (binascii.Error, ValueError, UnicodeDecodeError) as error:
+        raise BadRequest("the cursor is not valid; use next_cursor from a previous page") from error
+    if not isinstance(decoded, dict):
+        raise BadRequest("the cursor is not valid; use next_cursor from a previous page")
+    return decoded
+
+
+def is_condition_failure(error: ClientError) -> bool:
+    code = error.response.get("Error", {}).get("Code", "")
+    if code == "ConditionalCheckFailedException":
+        return True
+    if code == "TransactionCanceledException":
+        reasons = error.response.get("CancellationReasons") or []
+        return any(r.get("Code") == "ConditionalCheckFailed" for r in reasons) or not reasons
+    return False
+
+
+def batch_write(client: Any, table: str, items: Sequence[Item]) -> None:
+    """Put items in BatchWriteItem calls of 25, retrying what DynamoDB leaves unprocessed."""
+    for start in range(0, len(items), BATCH_WRITE_MAX):
+        requests = [{"PutRequest": {"Item": item}} for item in items[start : start + BATCH_WRITE_MAX]]
+        _write_until_done(client, {table: requests})
+
+
+def batch_delete(client: Any, table: str, keys: Sequence[Item]) -> None:
+    for start in range(0, len(keys), BATCH_WRITE_MAX):
+        requests = [{"DeleteRequest": {"Key": key}} for key in keys[start : start + BATCH_WRITE_MAX]]
+        _write_until_done(client, {table: requests})
+
+
+def _write_until_done(client: Any, request_items: dict[str, Any]) -> None:
+    for attempt in range(UNPROCESSED_RETRIES):
+        response = client.batch_write_item(RequestItems=request_items)
+        request_items = response.get("UnprocessedItems") or {}
+        if not request_items:
+            return
+        time.sleep(0.05 * 2**attempt)
+    raise RuntimeError("DynamoDB left writes unprocessed after retries")
+
+
+def batch_get(client: Any, table: str, keys: Sequence[Item]) -> Iterator[Item]:
+    """Get items in BatchGetItem calls of 100, retrying unprocessed keys; missing items are left out."""
+    for start in range(0, len(keys), BATCH_GET_MAX):
+        request_items: dict[str, Any] = {table: {"Keys": list(keys[start : start + BATCH_GET_MAX])}}
+        for attempt in range(UNPROCESSED_RETRIES):
+            response = client.batch_get_item(RequestItems=request_items)
+            yield from response.get("Responses", {}).get(table, [])
+            request_items = response.get("UnprocessedKeys") or {}
+            if not request_items:
+                break
+            time.sleep(0.05 * 2**attempt)
+        else:
+            raise RuntimeError("DynamoDB left reads unprocessed after retries")
+
+
+def query_pages(client: Any, limit: int, cursor: str | None, **query: Any) -> tuple[list[Item], str | None]:
+    """Up to `limit` items of a filtered Query (or Scan, without a key condition) and the next cursor."""
+    operation = client.query if "KeyConditionExpression" in query else client.scan
+    start_key = decode_cursor(cursor)
+    items: list[Item] = []
+    while True:
+        if start_key:
+            query["ExclusiveStartKey"] = start_key
+        try:
+            response = operation(Limit=limit - len(items), **query)
+        except ClientError as error:
+            if start_key and error.response.get("Error", {}).get("Code") == "ValidationException":
+                raise BadRequest("the cursor is not valid; use next_cursor from a previous page") from error
+            raise
+        items.extend(response.get("Items", []))
+        start_key = response.get("LastEvaluatedKey")
+        if not start_key or len(items) >= limit:
+            return items, encode_cursor(start_key)

@@ -1,0 +1,218 @@
+"""Communications in DynamoDB: one item each, with counters as flat numeric attributes."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from chalicelib.adapters.dynamodb.common import from_item, is_condition_failure, query_pages, to_item
+from chalicelib.domain.errors import Conflict
+from chalicelib.domain.models import (
+    COUNT_FIELDS,
+    Admin,
+    AudienceSummary,
+    Channel,
+    Communication,
+    CommunicationStatus,
+    Content,
+    Counts,
+    Page,
+    iso,
+    utc_now,
+)
+
+LIST_PARTITION = "communications"
+
+
+def counter_name(channel: Channel, field: str) -> str:
+    return f"cnt_{channel}_{field}"
+
+
+def _admin(values: dict[str, Any] | None) -> Admin | None:
+    if not values:
+        return None
+    return Admin(values["id"], values.get("first_name", ""), values.get("last_name", ""), can_write=False)
+
+
+def _time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def communication_from_item(item: dict[str, Any]) -> Communication:
+    values = from_item(item)
+    channels = [Channel(c) for c in values["channels"]]
+    return Communication(
+        comm_id=values["comm_id"],
+        name=values["name"],
+        channels=channels,
+        default_language=values["default_language"],
+        content=Content.from_api(json.loads(values.get("content") or "{}")),
+        status=CommunicationStatus(values["status"]),
+        created_at=_time(values["created_at"]) or utc_now(),
+        updated_at=_time(values.get("updated_at")) or utc_now(),
+        created_by=_admin(values.get("created_by")),
+        sent_by=_admin(values.get("sent_by")),
+        started_at=_time(values.get("started_at")),
+        finished_at=_time(values.get("finished_at")),
+        wizard_step=values.get("wizard_step"),
+        template_id=values.get("template_id"),
+        audience=AudienceSummary(**values["audience"]) if values.get("audience") else AudienceSummary(),
+        counts_by_channel={
+            channel: Counts(**{f: int(values.get(counter_name(channel, f), 0)) for f in COUNT_FIELDS})
+            for channel in channels
+        },
+        planning_done=bool(values.get("planning_done")),
+    )
+
+
+def _draft_values(communication: Communication) -> dict[str, Any]:
+    return {
+        "name": communication.name,
+        "channels": [str(c) for c in communication.channels],
+        "default_language": communication.default_language,
+        "content": json.dumps(communication.content.to_api(), ensure_ascii=False),
+        "wizard_step": communication.wizard_step,
+        "updated_at": iso(communication.updated_at),
+    }
+
+
+class DynamoCommunicationStore:
+    def __init__(self, client: Any, table: str) -> None:
+        self._client = client
+        self._table = table
+
+    def _key(self, comm_id: str) -> dict[str, Any]:
+        return {"comm_id": {"S": comm_id}}
+
+    def create(self, communication: Communication) -> None:
+        created_at = iso(communication.created_at)
+        values = {
+            **_draft_values(communication),
+            "comm_id": communication.comm_id,
+            "list_pk": LIST_PARTITION,
+            "created_key": f"{created_at}#{communication.comm_id}",
+            "status": str(communication.status),
+            "created_at": created_at,
+            "created_by": communication.created_by.to_api() if communication.created_by else None,
+            "template_id": communication.template_id,
+            "audience": asdict(communication.audience),
+        }
+        self._client.put_item(
+            TableName=self._table, Item=to_item(values), ConditionExpression="attribute_not_exists(comm_id)"
+        )
+
+    def get(self, comm_id: str) -> Communication | None:
+        response = self._client.get_item(TableName=self._table, Key=self._key(comm_id), ConsistentRead=True)
+        item = response.get("Item")
+        return communication_from_item(item) if item else None
+
+    def list(self, status: CommunicationStatus | None, cursor: str | None, limit: int) -> Page[Communication]:
+        query: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": "by_created",
+            "KeyConditionExpression": "list_pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": LIST_PARTITION}},
+            "ScanIndexForward": False,
+        }
+        if status is not None:
+            query["FilterExpression"] = "#status = :status"
+            query["ExpressionAttributeNames"] = {"#status": "status"}
+            query["ExpressionAttributeValues"][":status"] = {"S": str(status)}
+        items, next_cursor = query_pages(self._client, limit, cursor, **query)
+        return Page([communication_from_item(item) for item in items], next_cursor)
+
+    def _update(
+        self,
+        comm_id: str,
+        values: dict[str, Any],
+        condition_status: CommunicationStatus | None = None,
+        return_new: bool = False,
+    ) -> dict[str, Any] | None:
+        names = {f"#{k}": k for k in values}
+        expression_values = {f":{k}": v for k, v in to_item(values).items()}
+        removed = [f"#{k}" for k, v in values.items() if v is None]
+        set_parts = [f"#{k} = :{k}" for k, v in values.items() if v is not None]
+        expression = "SET " + ", ".join(set_parts)
+        if removed:
+            expression += " REMOVE " + ", ".join(removed)
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": self._key(comm_id),
+            "UpdateExpression": expression,
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": expression_values,
+        }
+        if condition_status is not None:
+            names["#status"] = "status"
+            expression_values[":expected_status"] = {"S": str(condition_status)}
+            request["ConditionExpression"] = "#status = :expected_status"
+        else:
+            request["ConditionExpression"] = "attribute_exists(comm_id)"
+        if return_new:
+            request["ReturnValues"] = "ALL_NEW"
+        response = self._client.update_item(**request)
+        return response.get("Attributes")
+
+    def save_draft(self, communication: Communication) -> None:
+        self._update_draft(communication.comm_id, _draft_values(communication))
+
+    def set_audience(self, comm_id: str, audience: AudienceSummary) -> None:
+        self._update_draft(comm_id, {"audience": asdict(audience), "updated_at": iso(utc_now())})
+
+    def _update_draft(self, comm_id: str, values: dict[str, Any]) -> None:
+        try:
+            self._update(comm_id, values, condition_status=CommunicationStatus.DRAFT)
+        except ClientError as error:
+            if is_condition_failure(error):
+                raise Conflict(
+                    "only drafts can be changed; this communication is no longer a draft"
+                ) from error
+            raise
+
+    def delete_draft(self, comm_id: str) -> None:
+        try:
+            self._client.delete_item(
+                TableName=self._table,
+                Key=self._key(comm_id),
+                ConditionExpression="#status = :draft",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={":draft": {"S": str(CommunicationStatus.DRAFT)}},
+            )
+        except ClientError as error:
+            if is_condition_failure(error):
+                raise Conflict(
+                    "only drafts can be deleted; this communication is no longer a draft"
+                ) from error
+            raise
+
+    def start_sending(self, communication: Communication) -> bool:
+        values = {
+            "status": str(communication.status),
+            "sent_by": communication.sent_by.to_api() if communication.sent_by else None,
+            "started_at": iso(communication.started_at),
+            "updated_at": iso(utc_now()),
+        }
+        return self._conditional(communication.comm_id, values, CommunicationStatus.DRAFT)
+
+    def mark_planning_done(self, comm_id: str) -> Communication:
+        attributes = self._update(comm_id, {"planning_done": True}, return_new=True)
+        assert attributes is not None
+        return communication_from_item(attributes)
+
+    def finish(self, comm_id: str, status: CommunicationStatus) -> bool:
+        now = iso(utc_now())
+        values = {"status": str(status), "finished_at": now, "updated_at": now}
+        return self._conditional(comm_id, values, CommunicationStatus.IN_PROGRESS)
+
+    def _conditional(self, comm_id: str, values: dict[str, Any], expected: CommunicationStatus) -> bool:
+        try:
+            self._update(comm_id, values, condition_status=expected)
+        except ClientError as error:
+            if is_condition_failure(error):
+                return False
+            raise
+        return True

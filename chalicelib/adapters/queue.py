@@ -1,0 +1,61 @@
+"""SQS work queues: planning tasks and send tasks, many messages per SQS message."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from functools import cached_property
+from typing import Any
+
+from chalicelib.domain.models import Channel
+from chalicelib.domain.ports import PlannedAccount, SendTask
+
+SEND_BATCH_MAX = 10
+
+
+def send_task_to_body(task: SendTask) -> str:
+    accounts = [[a.account_id, [str(c) for c in a.channels]] for a in task.accounts]
+    return json.dumps(
+        {"comm_id": task.comm_id, "task_id": task.task_id, "accounts": accounts}, separators=(",", ":")
+    )
+
+
+def send_task_from_body(body: str) -> SendTask:
+    raw = json.loads(body)
+    accounts = tuple(PlannedAccount(a[0], tuple(Channel(c) for c in a[1])) for a in raw["accounts"])
+    return SendTask(comm_id=raw["comm_id"], task_id=raw["task_id"], accounts=accounts)
+
+
+def planning_from_body(body: str) -> tuple[str, int]:
+    raw = json.loads(body)
+    return raw["comm_id"], int(raw["first_chunk"])
+
+
+class SqsWorkQueue:
+    def __init__(self, client: Any, plan_queue: str, send_queue: str) -> None:
+        self._client = client
+        self._plan_queue = plan_queue
+        self._send_queue = send_queue
+
+    @cached_property
+    def _plan_url(self) -> str:
+        return str(self._client.get_queue_url(QueueName=self._plan_queue)["QueueUrl"])
+
+    @cached_property
+    def _send_url(self) -> str:
+        return str(self._client.get_queue_url(QueueName=self._send_queue)["QueueUrl"])
+
+    def enqueue_planning(self, comm_id: str, first_chunk: int) -> None:
+        body = json.dumps({"comm_id": comm_id, "first_chunk": first_chunk})
+        self._client.send_message(QueueUrl=self._plan_url, MessageBody=body)
+
+    def enqueue_send_tasks(self, tasks: Sequence[SendTask]) -> None:
+        for start in range(0, len(tasks), SEND_BATCH_MAX):
+            entries = [
+                {"Id": str(index), "MessageBody": send_task_to_body(task)}
+                for index, task in enumerate(tasks[start : start + SEND_BATCH_MAX])
+            ]
+            response = self._client.send_message_batch(QueueUrl=self._send_url, Entries=entries)
+            failed = response.get("Failed") or []
+            if failed:
+                raise RuntimeError(f"SQS refused {len(failed)} send tasks: {failed[0].get('Message')}")

@@ -1,0 +1,145 @@
+"""Communication routes: drafts, audience, sending, and the per-message record."""
+
+from __future__ import annotations
+
+from chalice import Blueprint, Response
+from chalice.app import Request
+
+from chalicelib.api.http import (
+    CSV_TYPES,
+    JSON_TYPES,
+    caller,
+    json_object,
+    json_response,
+    limit_param,
+    page_response,
+    query_param,
+    raw_body,
+    route,
+)
+from chalicelib.domain.errors import ValidationError
+from chalicelib.domain.models import Channel, Communication, CommunicationStatus, Message, MessageStatus
+from chalicelib.wiring import services
+
+bp = Blueprint(__name__)
+
+AUDIENCE_TEMPLATE = "account_id\n"
+
+
+def _request() -> Request:
+    assert bp.current_request is not None
+    return bp.current_request
+
+
+def _detail(communication: Communication) -> dict[str, object]:
+    return communication.to_api(detail=True)
+
+
+@route(bp, "/communications", methods=["POST"], content_types=JSON_TYPES)
+def create_communication() -> Response:
+    from chalicelib.api.schemas import CommunicationCreate, validated
+
+    admin = caller(bp, write=True)
+    fields = validated(CommunicationCreate, json_object(_request())).to_fields()
+    return json_response(_detail(services().communications.create(fields, by=admin)), status=201)
+
+
+@route(bp, "/communications", methods=["GET"])
+def list_communications() -> Response:
+    caller(bp)
+    request = _request()
+    status = _enum_param(CommunicationStatus, query_param(request, "status"), "status")
+    page = services().communications.list_page(status, query_param(request, "cursor"), limit_param(request))
+    return page_response(page, Communication.to_api)
+
+
+@route(bp, "/communications/audience-template.csv", methods=["GET"])
+def audience_template() -> Response:
+    caller(bp)
+    return Response(
+        body=AUDIENCE_TEMPLATE,
+        status_code=200,
+        headers={"Content-Type": "text/csv", "Content-Disposition": 'attachment; filename="audience.csv"'},
+    )
+
+
+@route(bp, "/communications/{comm_id}", methods=["GET"])
+def get_communication(comm_id: str) -> Response:
+    caller(bp)
+    return json_response(_detail(services().communications.get(comm_id)))
+
+
+@route(bp, "/communications/{comm_id}", methods=["PATCH"], content_types=JSON_TYPES)
+def patch_communication(comm_id: str) -> Response:
+    from chalicelib.api.schemas import CommunicationPatch, validated
+
+    caller(bp, write=True)
+    fields = validated(CommunicationPatch, json_object(_request())).to_fields()
+    return json_response(_detail(services().communications.update_draft(comm_id, fields)))
+
+
+@route(bp, "/communications/{comm_id}", methods=["DELETE"])
+def delete_communication(comm_id: str) -> Response:
+    caller(bp, write=True)
+    services().communications.delete_draft(comm_id)
+    return Response(body="", status_code=204)
+
+
+@route(bp, "/communications/{comm_id}/audience", methods=["PUT"], content_types=CSV_TYPES)
+def put_audience(comm_id: str) -> Response:
+    caller(bp, write=True)
+    body = raw_body(_request(), services().settings.max_csv_bytes)
+    return json_response(services().communications.set_audience_csv(comm_id, body).to_api())
+
+
+@route(bp, "/communications/{comm_id}/send", methods=["POST"])
+def send_communication(comm_id: str) -> Response:
+    admin = caller(bp, write=True)
+    return json_response(_detail(services().communications.send(comm_id, by=admin)), status=202)
+
+
+@route(bp, "/communications/{comm_id}/messages", methods=["GET"])
+def list_messages(comm_id: str) -> Response:
+    caller(bp)
+    request = _request()
+    channel = _enum_param(Channel, query_param(request, "channel"), "channel")
+    statuses = _statuses(query_param(request, "status"))
+    page = services().communications.list_messages(
+        comm_id,
+        channel,
+        statuses,
+        query_param(request, "account_id"),
+        query_param(request, "cursor"),
+        limit_param(request),
+    )
+    return page_response(page, Message.to_api)
+
+
+@route(bp, "/communications/{comm_id}/messages/{message_id}", methods=["GET"])
+def get_message(comm_id: str, message_id: str) -> Response:
+    caller(bp)
+    return json_response(services().communications.get_message(comm_id, message_id))
+
+
+def _enum_param[E: (Channel, CommunicationStatus)](kind: type[E], raw: str | None, name: str) -> E | None:
+    if raw is None:
+        return None
+    try:
+        return kind(raw)
+    except ValueError as error:
+        allowed = ", ".join(str(v) for v in kind)
+        raise ValidationError(
+            f"{name} must be one of {allowed}", [{"field": name, "error": "unknown"}]
+        ) from error
+
+
+def _statuses(raw: str | None) -> frozenset[MessageStatus] | None:
+    if raw is None:
+        return None
+    try:
+        return frozenset(MessageStatus(part.strip().upper()) for part in raw.split(",") if part.strip())
+    except ValueError as error:
+        allowed = ", ".join(MessageStatus)
+        raise ValidationError(
+            f"status must list message statuses ({allowed})", [{"field": "status"}]
+        ) from error

@@ -1,0 +1,123 @@
+"""Herald's OpenAPI 3.1 document, built from the route list and the request models."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+ERROR = {"$ref": "#/components/schemas/Error"}
+
+# (method, path, summary, request body: model name | "csv" | None, success status)
+ROUTES: list[tuple[str, str, str, str | None, int]] = [
+    ("get", "/health", "Liveness check", None, 200),
+    ("get", "/openapi.json", "This document", None, 200),
+    ("put", "/accounts/{account_id}", "Create or replace an account", "AccountBody", 200),
+    ("get", "/accounts/{account_id}", "One account", None, 200),
+    ("get", "/accounts", "List accounts (filters: service_area, network_provider, segment)", None, 200),
+    ("post", "/accounts/import", "Upsert accounts from a CSV with a header row", "csv", 200),
+    ("post", "/communications", "Create a draft communication", "CommunicationCreate", 201),
+    ("get", "/communications", "List communications, newest first", None, 200),
+    ("get", "/communications/audience-template.csv", "A blank audience CSV", None, 200),
+    ("get", "/communications/{comm_id}", "One communication with content and counts", None, 200),
+    ("patch", "/communications/{comm_id}", "Change a draft (autosave)", "CommunicationPatch", 200),
+    ("delete", "/communications/{comm_id}", "Delete a draft", None, 204),
+    (
+        "put",
+        "/communications/{comm_id}/audience",
+        "Replace a draft's audience with a CSV of account ids",
+        "csv",
+        200,
+    ),
+    ("post", "/communications/{comm_id}/send", "Send now (idempotent)", None, 202),
+    ("get", "/communications/{comm_id}/messages", "Per-message delivery status", None, 200),
+    (
+        "get",
+        "/communications/{comm_id}/messages/{message_id}",
+        "One message with its rendered content",
+        None,
+        200,
+    ),
+]
+
+QUERY_PARAMETERS: dict[str, list[str]] = {
+    "/accounts": ["service_area", "network_provider", "segment", "cursor", "limit"],
+    "/communications": ["status", "cursor", "limit"],
+    "/communications/{comm_id}/messages": ["channel", "status", "account_id", "cursor", "limit"],
+}
+
+PUBLIC = {"/health", "/openapi.json"}
+
+
+@lru_cache(maxsize=1)
+def document() -> dict[str, Any]:
+    from chalicelib.api import schemas
+
+    components: dict[str, Any] = {
+        "Error": {
+            "type": "object",
+            "required": ["error"],
+            "properties": {
+                "error": {
+                    "type": "object",
+                    "required": ["code", "message", "details"],
+                    "properties": {
+                        "code": {"type": "string"},
+                        "message": {"type": "string"},
+                        "details": {"type": "array", "items": {}},
+                    },
+                }
+            },
+        }
+    }
+    paths: dict[str, Any] = {}
+    for method, path, summary, body, status in ROUTES:
+        operation: dict[str, Any] = {
+            "summary": summary,
+            "responses": {
+                str(status): {"description": "success"},
+                "4XX": {"description": "client error", "content": {"application/json": {"schema": ERROR}}},
+            },
+            "parameters": [
+                {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+                for name in _path_names(path)
+            ]
+            + [
+                {"name": name, "in": "query", "required": False, "schema": {"type": "string"}}
+                for name in QUERY_PARAMETERS.get(path, [])
+                if method == "get"
+            ],
+        }
+        if path not in PUBLIC:
+            operation["security"] = [{"bearer": []}]
+        if body == "csv":
+            operation["requestBody"] = {
+                "required": True,
+                "content": {"text/csv": {"schema": {"type": "string"}}},
+            }
+        elif body:
+            model = getattr(schemas, body)
+            schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            components.update(schema.pop("$defs", {}))
+            components[body] = schema
+            operation["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{body}"}}},
+            }
+        paths.setdefault(path, {})[method] = operation
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Herald",
+            "version": "1.0.0",
+            "description": "Mass communications by email and SMS.",
+        },
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+        },
+    }
+
+
+def _path_names(path: str) -> list[str]:
+    return [part[1:-1] for part in path.split("/") if part.startswith("{")]

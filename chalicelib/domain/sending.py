@@ -1,0 +1,237 @@
+"""The send pipeline: the planner turns an audience into send tasks; the sender works through a task."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from chalicelib.domain.errors import PermanentFailure, SendFailure, Throttled
+from chalicelib.domain.models import (
+    SKIP_REASON_TEXT,
+    Account,
+    Channel,
+    Communication,
+    CommunicationStatus,
+    Counts,
+    Message,
+    MessageStatus,
+    OutgoingEmail,
+    OutgoingSms,
+    SendResult,
+    utc_now,
+)
+from chalicelib.domain.planning import PlannedMessage, address_for, pick_language, plan_channels
+from chalicelib.domain.ports import (
+    AccountDirectory,
+    AudienceStore,
+    CommunicationStore,
+    EmailSender,
+    MessageStore,
+    PlannedAccount,
+    SendLedger,
+    SendTask,
+    SmsSender,
+    TaskOutcome,
+    WorkQueue,
+)
+from chalicelib.domain.rendering import RenderError, render_email, render_sms
+
+logger = logging.getLogger(__name__)
+
+
+def finish_if_done(store: CommunicationStore, communication: Communication) -> None:
+    """End a communication once planning is over and no message is pending."""
+    if communication.status is not CommunicationStatus.IN_PROGRESS or not communication.planning_done:
+        return
+    counts = communication.counts
+    if counts.pending > 0:
+        return
+    final = CommunicationStatus.FAILED if counts.send_failed else CommunicationStatus.COMPLETED
+    if store.finish(communication.comm_id, final):
+        logger.info("communication finished", extra={"comm_id": communication.comm_id, "status": str(final)})
+
+
+@dataclass
+class Planner:
+    """Expands a communication's audience, chunk by chunk, into send tasks on the queue."""
+
+    communications: CommunicationStore
+    audiences: AudienceStore
+    directory: AccountDirectory
+    ledger: SendLedger
+    queue: WorkQueue
+    task_size: int
+    chunks_per_run: int
+
+    def plan(self, comm_id: str, first_chunk: int) -> None:
+        communication = self.communications.get(comm_id)
+        if communication is None or communication.status is not CommunicationStatus.IN_PROGRESS:
+            logger.info("nothing to plan", extra={"comm_id": comm_id})
+            return
+        last_chunk = min(first_chunk + self.chunks_per_run, communication.audience.chunks)
+        for number in range(first_chunk, last_chunk):
+            self._plan_chunk(communication, number)
+        if last_chunk < communication.audience.chunks:
+            self.queue.enqueue_planning(comm_id, last_chunk)
+            return
+        finish_if_done(self.communications, self.communications.mark_planning_done(comm_id))
+
+    def _plan_chunk(self, communication: Communication, number: int) -> None:
+        account_ids = self.audiences.chunk(communication.comm_id, number) or []
+        accounts = self.directory.get_many(account_ids)
+        planned = [
+            PlannedAccount(
+                account_id,
+                tuple(m.channel for m in plan_channels(accounts.get(account_id), communication.channels)),
+            )
+            for account_id in account_ids
+        ]
+        totals = Counter(channel for account in planned for channel in account.channels)
+        tasks = [
+            SendTask(
+                comm_id=communication.comm_id,
+                task_id=f"{number:06d}-{index:04d}",
+                accounts=tuple(planned[start : start + self.task_size]),
+            )
+            for index, start in enumerate(range(0, len(planned), self.task_size))
+        ]
+        # Counted before queued: a redelivered chunk re-queues its tasks (claims make that harmless)
+        # but never counts them twice.
+        self.ledger.mark_chunk_planned(communication.comm_id, number, dict(totals))
+        self.queue.enqueue_send_tasks(tasks)
+
+
+@dataclass
+class RetryPolicy:
+    attempts: int = 3
+    first_delay_s: float = 0.2
+    sleep: Callable[[float], None] = time.sleep
+
+
+@dataclass
+class _TaskTally:
+    counts: dict[Channel, Counts] = field(default_factory=dict)
+
+    def add(self, message: Message) -> None:
+        counts = self.counts.setdefault(message.channel, Counts())
+        counts.total += 1
+        if message.status is MessageStatus.SENT:
+            counts.sent += 1
+        elif message.status is MessageStatus.SEND_FAILED:
+            counts.send_failed += 1
+        elif message.status is MessageStatus.SKIPPED:
+            counts.skipped += 1
+        elif message.status is MessageStatus.CANCELLED:
+            counts.cancelled += 1
+
+    def unplan(self, channels: Sequence[Channel]) -> None:
+        """The planner already counted these messages in the totals."""
+        for channel in channels:
+            self.counts.setdefault(channel, Counts()).total -= 1
+
+
+@dataclass
+class Sender:
+    """Sends the messages of one task: fresh account data, language choice, rendering, provider, record."""
+
+    communications: CommunicationStore
+    directory: AccountDirectory
+    messages: MessageStore
+    ledger: SendLedger
+    email_sender: Callable[[], EmailSender]
+    sms_sender: Callable[[], SmsSender]
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+    def send(self, task: SendTask) -> None:
+        communication = self.communications.get(task.comm_id)
+        if communication is None:
+            logger.warning("task for a missing communication", extra={"comm_id": task.comm_id})
+            return
+        if not self.ledger.claim_task(task):
+            logger.info("task already claimed", extra={"comm_id": task.comm_id, "task_id": task.task_id})
+            return
+        cancelled = communication.status is CommunicationStatus.CANCELLED
+        accounts = self.directory.get_many([a.account_id for a in task.accounts])
+        tally = _TaskTally()
+        records: list[Message] = []
+        for planned in task.accounts:
+            tally.unplan(planned.channels)
+            account = accounts.get(planned.account_id)
+            for planned_message in plan_channels(account, communication.channels):
+                record = self._message(communication, planned.account_id, account, planned_message, cancelled)
+                tally.add(record)
+                records.append(record)
+        self.messages.put_many(records)
+        finish_if_done(self.communications, self.ledger.complete_task(task, TaskOutcome(tally.counts)))
+
+    def _message(
+        self,
+        communication: Communication,
+        account_id: str,
+        account: Account | None,
+        planned: PlannedMessage,
+        cancelled: bool,
+    ) -> Message:
+        message = Message(
+            comm_id=communication.comm_id,
+            account_id=account_id,
+            channel=planned.channel,
+            status=MessageStatus.QUEUED,
+        )
+        if planned.skip_reason is not None or account is None:
+            message.status = MessageStatus.SKIPPED
+            message.skip_reason = planned.skip_reason
+            message.error = SKIP_REASON_TEXT[planned.skip_reason] if planned.skip_reason else None
+            message.address = address_for(account, planned.channel) if account else None
+            return message
+        message.address = address_for(account, planned.channel)
+        if cancelled:
+            message.status = MessageStatus.CANCELLED
+            return message
+        language = pick_language(
+            account.language, communication.content.languages(planned.channel), communication.default_language
+        )
+        message.language = language.language
+        message.render_context = account.render_context()
+        try:
+            result = self._deliver(communication, message, account)
+        except RenderError as error:
+            message.status, message.error = MessageStatus.SEND_FAILED, f"template error: {error}"
+        except SendFailure as failure:
+            message.status, message.error = MessageStatus.SEND_FAILED, failure.reason
+        else:
+            message.status = MessageStatus.SENT
+            message.provider, message.provider_message_id = result.provider, result.provider_message_id
+            message.sent_at = utc_now()
+        message.updated_at = utc_now()
+        return message
+
+    def _deliver(self, communication: Communication, message: Message, account: Account) -> SendResult:
+        assert message.address is not None and message.language is not None
+        tags = {"comm_id": communication.comm_id, "message_id": message.message_id}
+        context = account.render_context()
+        if message.channel is Channel.EMAIL:
+            email = render_email(communication.content.email[message.language], context)
+            outgoing_email = OutgoingEmail(message.address, email.subject, email.html, email.text, tags)
+            return self._with_retries(lambda: self.email_sender().send(outgoing_email))
+        sms = render_sms(communication.content.sms[message.language], context)
+        outgoing_sms = OutgoingSms(message.address, sms.body, tags)
+        return self._with_retries(lambda: self.sms_sender().send(outgoing_sms))
+
+    def _with_retries(self, attempt: Callable[[], SendResult]) -> SendResult:
+        delay = self.retry.first_delay_s
+        for remaining in range(self.retry.attempts - 1, -1, -1):
+            try:
+                return attempt()
+            # Only a throttle proves the provider did not take the message; a timeout or 5xx
+            # might have, so those are never resent blindly.
+            except Throttled as failure:
+                if remaining == 0:
+                    reason = f"{failure.reason} (gave up after {self.retry.attempts} attempts)"
+                    raise PermanentFailure(reason) from failure
+                self.retry.sleep(delay)
+                delay *= 2
+        raise AssertionError("unreachable")

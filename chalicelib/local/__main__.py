@@ -1,0 +1,59 @@
+"""``python -m chalicelib.local [--demo]``: run Herald on 127.0.0.1 until Ctrl-C.
+
+Ports: HERALD_PORT (API, default 8000) and HERALD_MOTO_PORT (moto, default 5555).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+from types import FrameType
+
+from chalicelib.local.stack import DEFAULT_HTTP_PORT, DEFAULT_MOTO_PORT, EmbeddedStack
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m chalicelib.local", description=__doc__)
+    parser.add_argument("--demo", action="store_true", help="load ~50 demo accounts through the API")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("HERALD_PORT", DEFAULT_HTTP_PORT)))
+    parser.add_argument(
+        "--moto-port", type=int, default=int(os.environ.get("HERALD_MOTO_PORT", DEFAULT_MOTO_PORT))
+    )
+    args = parser.parse_args(argv)
+    logging.basicConfig(stream=sys.stdout, level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+
+    stopping = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+
+    stack = EmbeddedStack(args.moto_port, args.port)
+    with stack:
+        if args.demo:
+            from chalicelib.local.demo import load_demo_accounts
+            from chalicelib.local.tokens import mint_for_name
+
+            stored = load_demo_accounts(stack.api_url, mint_for_name("Demo Loader"))
+            print(f"Loaded {stored} demo accounts.", flush=True)
+        print(
+            f"Herald is running at {stack.api_url}\n"
+            f"  moto (AWS stand-in): {stack.moto_url}\n"
+            f'  token: make token NAME="Ada Lovelace"  (or python -m chalicelib.local.tokens --name ...)\n'
+            f"  Ctrl-C to stop.",
+            flush=True,
+        )
+        stopping.wait()
+        print("Stopping Herald...", flush=True)
+    print("Stopped.", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

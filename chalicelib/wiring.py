@@ -1,0 +1,139 @@
+"""The one place where AWS clients, adapters and services are built: lazily, once per container."""
+
+from __future__ import annotations
+
+from functools import cached_property, lru_cache
+from typing import TYPE_CHECKING, Any
+
+from chalicelib.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from chalicelib.domain.accounts import AccountService
+    from chalicelib.domain.communications import CommunicationService
+    from chalicelib.domain.ports import EmailSender, SmsSender
+    from chalicelib.domain.sending import Planner, Sender
+
+
+class Services:
+    """Clients are created on first use, so a cold start pays only for what its handler touches."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def _client(self, service: str) -> Any:
+        import boto3
+        from botocore.config import Config
+
+        config = Config(retries={"max_attempts": 5, "mode": "adaptive"}, max_pool_connections=20)
+        return boto3.session.Session().client(service, region_name=self.settings.region, config=config)
+
+    @cached_property
+    def dynamodb(self) -> Any:
+        return self._client("dynamodb")
+
+    @cached_property
+    def sqs(self) -> Any:
+        return self._client("sqs")
+
+    @cached_property
+    def directory(self) -> Any:
+        from chalicelib.adapters.dynamodb.accounts import DynamoAccountDirectory
+
+        return DynamoAccountDirectory(self.dynamodb, self.settings.accounts_table)
+
+    @cached_property
+    def communication_store(self) -> Any:
+        from chalicelib.adapters.dynamodb.communications import DynamoCommunicationStore
+
+        return DynamoCommunicationStore(self.dynamodb, self.settings.communications_table)
+
+    @cached_property
+    def audience_store(self) -> Any:
+        from chalicelib.adapters.dynamodb.audiences import DynamoAudienceStore
+
+        return DynamoAudienceStore(self.dynamodb, self.settings.audiences_table)
+
+    @cached_property
+    def ledger(self) -> Any:
+        from chalicelib.adapters.dynamodb.audiences import DynamoSendLedger
+
+        return DynamoSendLedger(
+            self.dynamodb, self.settings.audiences_table, self.settings.communications_table
+        )
+
+    @cached_property
+    def message_store(self) -> Any:
+        from chalicelib.adapters.dynamodb.messages import DynamoMessageStore
+
+        return DynamoMessageStore(self.dynamodb, self.settings.messages_table)
+
+    @cached_property
+    def work_queue(self) -> Any:
+        from chalicelib.adapters.queue import SqsWorkQueue
+
+        return SqsWorkQueue(self.sqs, self.settings.plan_queue, self.settings.send_queue)
+
+    @cached_property
+    def email_sender(self) -> EmailSender:
+        from chalicelib.adapters.email.ses import SesEmailSender
+
+        s = self.settings
+        return SesEmailSender(self._client("sesv2"), s.from_email, s.from_name, s.ses_configuration_set)
+
+    @cached_property
+    def sms_sender(self) -> SmsSender:
+        from chalicelib.adapters.sms.sns import SnsSmsSender
+
+        return SnsSmsSender(self._client("sns"), self.settings.sms_sender_id)
+
+    @cached_property
+    def accounts(self) -> AccountService:
+        from chalicelib.api.schemas import parse_account
+        from chalicelib.domain.accounts import AccountService
+
+        return AccountService(self.directory, parse_account)
+
+    @cached_property
+    def communications(self) -> CommunicationService:
+        from chalicelib.domain.communications import CommunicationService
+
+        return CommunicationService(
+            communications=self.communication_store,
+            audiences=self.audience_store,
+            directory=self.directory,
+            messages=self.message_store,
+            queue=self.work_queue,
+            audience_chunk_size=self.settings.audience_chunk_size,
+        )
+
+    @cached_property
+    def planner(self) -> Planner:
+        from chalicelib.domain.sending import Planner
+
+        return Planner(
+            communications=self.communication_store,
+            audiences=self.audience_store,
+            directory=self.directory,
+            ledger=self.ledger,
+            queue=self.work_queue,
+            task_size=self.settings.send_task_size,
+            chunks_per_run=self.settings.planner_chunks_per_run,
+        )
+
+    @cached_property
+    def sender(self) -> Sender:
+        from chalicelib.domain.sending import Sender
+
+        return Sender(
+            communications=self.communication_store,
+            directory=self.directory,
+            messages=self.message_store,
+            ledger=self.ledger,
+            email_sender=lambda: self.email_sender,
+            sms_sender=lambda: self.sms_sender,
+        )
+
+
+@lru_cache(maxsize=1)
+def services() -> Services:
+    return Services(get_settings())

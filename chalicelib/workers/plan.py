@@ -1,0 +1,17 @@
+"""The planner worker: expands a communication's audience into send tasks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalicelib.adapters.queue import planning_from_body
+from chalicelib.wiring import services
+from chalicelib.workers.batch import process_sqs_batch
+
+
+def handle(event: dict[str, Any]) -> dict[str, Any]:
+    def plan(body: str) -> None:
+        comm_id, first_chunk = planning_from_body(body)
+        services().planner.plan(comm_id, first_chunk)
+
+    return process_sqs_batch(event, plan)

@@ -1,0 +1,243 @@
+"""The embedded stack's parts: resources from infra/, SQS pollers, dev tokens, and the entry point."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import jwt
+import pytest
+from moto import mock_aws
+
+from chalicelib.local.pollers import Consumer, QueuePoller, failed_ids
+from chalicelib.local.resources import create_resources_with_clients, load_template, local_template
+from chalicelib.local.stack import free_port
+from chalicelib.local.tokens import VIEWER, mint_dev_token, mint_for_name
+
+ROOT = Path(__file__).resolve().parents[2]
+REGION = "us-east-1"
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    for key in [k for k in os.environ if k.startswith("AWS_")]:
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    with mock_aws():
+        create_resources_with_clients(boto3.client("cloudformation"), boto3.client("ses"), stage="dev")
+        yield
+
+
+def _queue_url(name: str) -> str:
+    url: str = boto3.client("sqs").get_queue_url(QueueName=name)["QueueUrl"]
+    return url
+
+
+def _drain(name: str) -> list[str]:
+    sqs = boto3.client("sqs")
+    got = sqs.receive_message(QueueUrl=_queue_url(name), MaxNumberOfMessages=10, VisibilityTimeout=0)
+    return sorted(m["Body"] for m in got.get("Messages", []))
+
+
+# -- resources -------------------------------------------------------------------------------
+
+
+@pytest.mark.infra
+def test_local_resources_are_the_templates_tables_and_queues(aws: None) -> None:
+    ddb = boto3.client("dynamodb")
+    for resource in local_template()["Resources"].values():
+        props = resource["Properties"]
+        name = props.get("TableName", props.get("QueueName"))["Fn::Sub"].replace("${Stage}", "dev")
+        if resource["Type"] == "AWS::DynamoDB::Table":
+            table = ddb.describe_table(TableName=name)["Table"]
+            assert table["KeySchema"] == props["KeySchema"]
+            described = {g["IndexName"]: g["KeySchema"] for g in table.get("GlobalSecondaryIndexes", [])}
+            assert described == {
+                g["IndexName"]: g["KeySchema"] for g in props.get("GlobalSecondaryIndexes", [])
+            }
+        else:
+            attrs = boto3.client("sqs").get_queue_attributes(
+                QueueUrl=_queue_url(name), AttributeNames=["All"]
+            )
+            if "RedrivePolicy" in props:
+                redrive = json.loads(attrs["Attributes"]["RedrivePolicy"])
+                assert redrive["deadLetterTargetArn"].endswith(f":{name}-dlq")
+                assert redrive["maxReceiveCount"] == props["RedrivePolicy"]["maxReceiveCount"]
+    assert "notices@herald.example" in boto3.client("ses").list_identities()["Identities"]
+
+
+@pytest.mark.infra
+def test_creating_resources_twice_is_harmless(aws: None) -> None:
+    create_resources_with_clients(boto3.client("cloudformation"), boto3.client("ses"), stage="dev")
+    assert len(boto3.client("dynamodb").list_tables()["TableNames"]) == 4
+
+
+@pytest.mark.infra
+def test_local_template_keeps_only_standalone_resources() -> None:
+    kept = local_template()["Resources"]
+    assert {r["Type"] for r in kept.values()} == {"AWS::DynamoDB::Table", "AWS::SQS::Queue"}
+    assert set(kept) < set(load_template()["Resources"])
+
+
+# -- pollers ---------------------------------------------------------------------------------
+
+
+class RecordingHandler:
+    """Fails records whose body starts with "fail", raises on "boom"."""
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+        self.contexts: list[Any] = []
+
+    def __call__(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        self.events.append(event)
+        self.contexts.append(context)
+        if any(r["body"] == "boom" for r in event["Records"]):
+            raise RuntimeError("boom")
+        return {
+            "batchItemFailures": [
+                {"itemIdentifier": r["messageId"]} for r in event["Records"] if r["body"].startswith("fail")
+            ]
+        }
+
+
+def _poller(handler: RecordingHandler, visibility_timeout_s: int = 0) -> QueuePoller:
+    consumer = Consumer(name="send_worker", queue_name="herald-dev-send", handler=handler, batch_size=10)
+    return QueuePoller(
+        consumer, boto3.client("sqs"), region=REGION, visibility_timeout_s=visibility_timeout_s
+    )
+
+
+@pytest.mark.infra
+def test_poller_deletes_exactly_the_records_not_reported_as_failures(aws: None) -> None:
+    sqs = boto3.client("sqs")
+    for body in ("ok-1", "fail-1", "ok-2"):
+        sqs.send_message(
+            QueueUrl=_queue_url("herald-dev-send"),
+            MessageBody=body,
+            MessageAttributes={"kind": {"DataType": "String", "StringValue": "task"}},
+        )
+    handler = RecordingHandler()
+
+    assert _poller(handler, visibility_timeout_s=0).poll_once(wait_time_s=0) == 3
+
+    assert _drain("herald-dev-send") == ["fail-1"]
+    record = handler.events[0]["Records"][0]
+    assert record["eventSource"] == "aws:sqs"
+    assert record["eventSourceARN"].endswith(":herald-dev-send")
+    assert record["awsRegion"] == REGION
+    assert record["attributes"]["ApproximateReceiveCount"] == "1"
+    assert record["messageAttributes"]["kind"]["stringValue"] == "task"
+    assert {"messageId", "receiptHandle", "body", "md5OfBody"} <= set(record)
+    context = handler.contexts[0]
+    assert context.function_name == "send_worker"
+    assert 0 < context.get_remaining_time_in_millis() <= 300_000
+    assert context.invoked_function_arn.endswith(":function:send_worker")
+
+
+@pytest.mark.infra
+def test_poller_deletes_nothing_when_the_handler_raises(aws: None) -> None:
+    sqs = boto3.client("sqs")
+    for body in ("ok-1", "boom"):
+        sqs.send_message(QueueUrl=_queue_url("herald-dev-send"), MessageBody=body)
+
+    _poller(RecordingHandler()).poll_once(wait_time_s=0)
+
+    assert _drain("herald-dev-send") == ["boom", "ok-1"]
+
+
+@pytest.mark.infra
+def test_a_record_failing_max_receive_count_times_lands_in_the_dlq(aws: None) -> None:
+    boto3.client("sqs").send_message(QueueUrl=_queue_url("herald-dev-send"), MessageBody="fail-always")
+    handler = RecordingHandler()
+    poller = _poller(handler)
+
+    for _ in range(6):
+        poller.poll_once(wait_time_s=0)
+
+    assert len(handler.events) == 5
+    assert _drain("herald-dev-send") == []
+    assert _drain("herald-dev-send-dlq") == ["fail-always"]
+
+
+def test_an_identifier_outside_the_batch_fails_the_whole_batch() -> None:
+    assert failed_ids({"batchItemFailures": [{"itemIdentifier": "x"}]}, {"a", "b"}) == {"a", "b"}
+    assert failed_ids({"batchItemFailures": []}, {"a"}) == set()
+    assert failed_ids(None, {"a"}) == set()
+
+
+@pytest.mark.infra
+def test_poller_thread_stops_on_its_event(aws: None) -> None:
+    poller = _poller(RecordingHandler())
+    poller.start()
+    poller.stop(timeout_s=5)
+    assert not poller.is_alive()
+
+
+# -- tokens ----------------------------------------------------------------------------------
+
+
+def test_dev_token_carries_the_claims_the_app_reads() -> None:
+    token = mint_dev_token("u-1", "Ada", "Lovelace", secret="s" * 32)
+    claims = jwt.decode(token, "s" * 32, algorithms=["HS256"])
+    assert claims["sub"] == "u-1"
+    assert (claims["given_name"], claims["family_name"]) == ("Ada", "Lovelace")
+    assert claims["permissions"] == "mass_communications"
+    assert claims["exp"] > time.time()
+
+
+def test_read_only_token_for_a_name() -> None:
+    claims = jwt.decode(
+        mint_for_name("Grace Hopper", read_only=True, secret="k" * 32), "k" * 32, algorithms=["HS256"]
+    )
+    assert claims["permissions"] == VIEWER
+    assert claims["family_name"] == "Hopper"
+
+
+# -- entry point -----------------------------------------------------------------------------
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+def test_python_m_chalicelib_local_serves_health_and_stops_on_sigterm() -> None:
+    http_port, moto_port = free_port(), free_port()
+    env = {**os.environ, "HERALD_PORT": str(http_port), "HERALD_MOTO_PORT": str(moto_port)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "chalicelib.local"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert process.stdout is not None
+    output = []
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            line = process.stdout.readline()
+            if not line:
+                break
+            output.append(line)
+            if "Herald is running at" in line:
+                break
+        assert f"Herald is running at http://127.0.0.1:{http_port}" in "".join(output), "".join(output)
+        with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/health", timeout=5) as response:
+            assert json.loads(response.read()) == {"status": "ok"}
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=20) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
