@@ -94,7 +94,8 @@ class DynamoCommunicationStore:
             **_draft_values(communication),
             "comm_id": communication.comm_id,
             "list_pk": LIST_PARTITION,
-            "created_key": f"{created_at}#{communication.comm_id}",
+            # Microseconds keep the newest-first order exact for drafts created in the same second.
+            "created_key": f"{communication.created_at.strftime('%Y-%m-%dT%H:%M:%S.%f')}#{communication.comm_id}",
             "status": str(communication.status),
             "created_at": created_at,
             "created_by": communication.created_by.to_api() if communication.created_by else None,
