@@ -1,4 +1,4 @@
-"""Shared fixtures: moto in-process with the resources from infra/, dev tokens, and the Chalice test client."""
+"""Shared fixtures: moto in-process with the resources from infra/, dev tokens, the Chalice test client."""
 
 from __future__ import annotations
 
