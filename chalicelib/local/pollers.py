@@ -37,7 +37,7 @@ class FakeLambdaContext:
     function_version: str = "$LATEST"
     log_group_name: str = ""
     log_stream_name: str = "local"
-    _deadline: float = field(default=0.0, repr=False)
+    _deadline: float = field(default=0.0, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._deadline = time.monotonic() + self.timeout_s

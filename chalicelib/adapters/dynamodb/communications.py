@@ -26,6 +26,7 @@ from chalicelib.domain.models import (
 )
 
 LIST_PARTITION = "communications"
+PRECISE_TIME = "%Y-%m-%dT%H:%M:%S.%f"
 
 
 def counter_name(channel: Channel, field: str) -> str:
@@ -95,7 +96,7 @@ class DynamoCommunicationStore:
             "comm_id": communication.comm_id,
             "list_pk": LIST_PARTITION,
             # Microseconds keep the newest-first order exact for drafts created in the same second.
-            "created_key": f"{communication.created_at.strftime('%Y-%m-%dT%H:%M:%S.%f')}#{communication.comm_id}",
+            "created_key": f"{communication.created_at.strftime(PRECISE_TIME)}#{communication.comm_id}",
             "status": str(communication.status),
             "created_at": created_at,
             "created_by": communication.created_by.to_api() if communication.created_by else None,
