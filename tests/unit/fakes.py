@@ -275,14 +275,22 @@ class FakeCommunicationStore:
         return True
 
     def due(self, now: datetime, cursor: str | None, limit: int) -> Page[str]:
-        """Like the sparse by_schedule index: only SCHEDULED ones, earliest send_at first."""
+        """Like the sparse by_schedule index: only SCHEDULED ones, earliest send_at first.
+
+        The cursor is the last key returned, as DynamoDB's LastEvaluatedKey is, so a page after
+        communications left the index (they were started) still goes on where it stopped.
+        """
         self.due_queries += 1
-        scheduled = sorted(
-            (c for c in self.items.values() if c.status is CommunicationStatus.SCHEDULED),
-            key=lambda c: (c.send_at, c.comm_id),
+        keys = sorted(
+            (c.send_at.isoformat(), c.comm_id)
+            for c in self.items.values()
+            if c.status is CommunicationStatus.SCHEDULED and c.send_at is not None and c.send_at <= now
         )
-        ids = [c.comm_id for c in scheduled if c.send_at is not None and c.send_at <= now]
-        return _page(ids, cursor, limit)
+        after = tuple(cursor.split("|", 1)) if cursor else None
+        remaining = [key for key in keys if after is None or key > after]
+        page = remaining[:limit]
+        next_cursor = "|".join(page[-1]) if len(remaining) > limit else None
+        return Page([comm_id for _, comm_id in page], next_cursor)
 
     def mark_planning_done(self, comm_id: str) -> Communication:
         stored = self._stored(comm_id)
