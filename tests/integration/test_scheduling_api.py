@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import boto3
@@ -213,3 +213,44 @@ def test_state_changes_on_an_unknown_communication_are_not_found(api: Api) -> No
         response = api.call("post", f"/communications/{missing}/{action}", body)
         assert response.status_code == 404, action
     assert api.call("get", f"/communications/{missing}/audit").status_code == 404
+
+
+def test_urgent_expiry_and_contact_hours_are_stored_validated_and_cleared(api: Api) -> None:
+    # GIVEN an urgent outage notice that expires tomorrow morning, with its own contact window
+    expires_at = (datetime.now(UTC) + timedelta(hours=12)).replace(microsecond=0)
+    local = expires_at.astimezone(timezone(timedelta(hours=-5)))
+    comm_id = api.create_communication(
+        urgent=True,
+        expires_at=local.isoformat(),
+        contact_hours={"start": "07:30", "end": "22:00", "days": ["sun", "sat"]},
+    )
+    # THEN they read back, the expiry in UTC and the days in week order
+    detail = api.call("get", f"/communications/{comm_id}").json
+    assert detail["urgent"] is True
+    assert detail["expires_at"] == iso(expires_at)
+    assert detail["contact_hours"] == {"start": "07:30", "end": "22:00", "days": ["sat", "sun"]}
+    # WHEN the admin clears the window and the expiry, leaving urgent as it is
+    patched = api.call("patch", f"/communications/{comm_id}", {"contact_hours": None, "expires_at": None})
+    assert patched.status_code == 200, patched.body
+    assert (patched.json["contact_hours"], patched.json["expires_at"], patched.json["urgent"]) == (
+        None,
+        None,
+        True,
+    )
+    # AND bad values are refused field by field without changing anything
+    for body, field in [
+        ({"expires_at": "2027-01-01T10:00:00"}, "expires_at"),
+        ({"expires_at": "2001-01-01T10:00:00Z"}, "expires_at"),
+        ({"urgent": "yes"}, "urgent"),
+        ({"contact_hours": {"start": "22:00", "end": "07:30", "days": ["mon"]}}, "contact_hours"),
+        ({"contact_hours": {"start": "07:30", "end": "22:00", "days": ["someday"]}}, "contact_hours.days.0"),
+    ]:
+        response = api.call("patch", f"/communications/{comm_id}", body)
+        assert response.status_code == 422, (body, response.body)
+        assert field in [d["field"] for d in response.json["error"]["details"]], body
+    after = api.call("get", f"/communications/{comm_id}").json
+    assert (after["urgent"], after["expires_at"], after["contact_hours"]) == (True, None, None)
+    edits = [
+        e for e in api.call("get", f"/communications/{comm_id}/audit").json["items"] if e["action"] == "edit"
+    ]
+    assert [e["details"]["fields"] for e in edits] == [["contact_hours", "expires_at"]]
