@@ -23,6 +23,7 @@ from chalicelib.domain.models import (
     Message,
     MessageStatus,
     Page,
+    check_transition,
     communication_audit_subject,
     iso,
     new_id,
@@ -215,6 +216,7 @@ class CommunicationService:
             )
         if communication.status is not S.DRAFT:
             raise Conflict(f"a {communication.status} communication cannot be scheduled")
+        check_transition(S.DRAFT, S.SCHEDULED)
         now = utc_now()
         _check_send_at(send_at, now)
         _check_sendable(communication, starts_at=send_at)
@@ -339,6 +341,7 @@ class CommunicationService:
         """The one way a communication starts sending: a conditional move, then its planning task.
 
         None when it was no longer `expected` (another request or run moved it first)."""
+        check_transition(expected, S.IN_PROGRESS)
         now = utc_now()
         started = replace(
             communication,
@@ -371,6 +374,7 @@ class CommunicationService:
         actor: Admin,
         action: AuditAction,
     ) -> Communication | None:
+        check_transition(expected, S.PENDING_APPROVAL)
         pending = replace(
             communication, status=S.PENDING_APPROVAL, sent_by=requested_by, updated_at=utc_now()
         )
@@ -389,6 +393,7 @@ class CommunicationService:
 
     def _back_to_draft(self, communication: Communication, by: Admin, action: AuditAction) -> Communication:
         expected = communication.status
+        check_transition(expected, S.DRAFT)
         draft = replace(
             communication,
             status=S.DRAFT,
@@ -408,6 +413,7 @@ class CommunicationService:
         return draft
 
     def _cancel_scheduled(self, communication: Communication, by: Admin) -> Communication:
+        check_transition(S.SCHEDULED, S.CANCELLED)
         now = utc_now()
         cancelled = replace(communication, status=S.CANCELLED, finished_at=now, updated_at=now)
         if not self.communications.move(cancelled, S.SCHEDULED):

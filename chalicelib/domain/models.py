@@ -165,7 +165,6 @@ class AuditAction(StrEnum):
     EDIT = "edit"
     AUDIENCE = "audience"
     SEND = "send"
-    APPROVAL_REQUESTED = "approval_requested"
     APPROVE = "approve"
     WITHDRAW = "withdraw"
     SCHEDULE = "schedule"

@@ -254,3 +254,28 @@ def test_urgent_expiry_and_contact_hours_are_stored_validated_and_cleared(api: A
         e for e in api.call("get", f"/communications/{comm_id}/audit").json["items"] if e["action"] == "edit"
     ]
     assert [e["details"]["fields"] for e in edits] == [["contact_hours", "expires_at"]]
+
+
+def test_the_due_index_pages_on_after_the_first_page_was_started(api: Api) -> None:
+    # GIVEN five scheduled communications, all due by a moment two hours on
+    comm_ids = [ready(api, accounts=1) for _ in range(5)]
+    base = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=1)
+    for i, comm_id in enumerate(comm_ids):
+        send_at = iso(base + timedelta(seconds=i))
+        assert (
+            api.call("post", f"/communications/{comm_id}/schedule", {"send_at": send_at}).status_code == 200
+        )
+    store, service = services().communication_store, services().communications
+    now = base + timedelta(hours=1)
+    # WHEN a run reads a page of two and starts them, then asks for the next page
+    first = store.due(now, None, 2)
+    for comm_id in first.items:
+        assert service.start_scheduled(comm_id, now) is not None
+    rest = store.due(now, first.next_cursor, 10)
+    # THEN it goes on with the third, earliest first, though the first two left the index
+    assert first.items == comm_ids[:2]
+    assert rest.items == comm_ids[2:] and rest.next_cursor is None
+    assert store.due(now, None, 10).items == comm_ids[2:]
+    # and the ones left are not due before their own time
+    assert store.due(base + timedelta(seconds=1), None, 10).items == []
+    assert store.due(base + timedelta(seconds=3), None, 10).items == comm_ids[2:4]
