@@ -1,9 +1,10 @@
 """Herald's Chalice app: wiring of routes, queue consumers and schedules, nothing else."""
 
-from chalice import Chalice
+from chalice import Chalice, Rate
 
 from chalicelib import workers
 from chalicelib.api import accounts, communications, meta
+from chalicelib.api import settings as settings_api
 from chalicelib.settings import get_settings
 
 settings = get_settings()
@@ -12,6 +13,7 @@ app.api.binary_types = []  # CSV bodies arrive as text
 app.register_blueprint(meta.bp)
 app.register_blueprint(accounts.bp)
 app.register_blueprint(communications.bp)
+app.register_blueprint(settings_api.bp)
 
 
 @app.on_sqs_message(queue=settings.plan_queue, batch_size=1)
@@ -22,3 +24,8 @@ def plan_worker(event):
 @app.on_sqs_message(queue=settings.send_queue, batch_size=10)
 def send_worker(event):
     return workers.send.handle(event.to_dict())
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES))
+def schedule_tick(event):
+    return workers.schedule.handle(event.to_dict())

@@ -32,6 +32,8 @@ class Settings:
     audiences_table: str = field(
         default_factory=lambda: _env("HERALD_AUDIENCES_TABLE", _resource("audiences"))
     )
+    audit_table: str = field(default_factory=lambda: _env("HERALD_AUDIT_TABLE", _resource("audit")))
+    settings_table: str = field(default_factory=lambda: _env("HERALD_SETTINGS_TABLE", _resource("settings")))
 
     plan_queue: str = field(default_factory=lambda: _env("HERALD_PLAN_QUEUE", _resource("plan")))
     send_queue: str = field(default_factory=lambda: _env("HERALD_SEND_QUEUE", _resource("send")))
@@ -43,6 +45,22 @@ class Settings:
     from_name: str = field(default_factory=lambda: _env("HERALD_FROM_NAME", "Herald"))
     ses_configuration_set: str = field(default_factory=lambda: _env("HERALD_SES_CONFIGURATION_SET", ""))
     sms_sender_id: str = field(default_factory=lambda: _env("HERALD_SMS_SENDER_ID", ""))
+
+    # Defaults of the operator settings (GET|PUT /settings) until an admin saves them.
+    reply_to: str = field(default_factory=lambda: _env("HERALD_REPLY_TO", ""))
+    default_language: str = field(default_factory=lambda: _env("HERALD_DEFAULT_LANGUAGE", "en"))
+    default_timezone: str = field(default_factory=lambda: _env("HERALD_DEFAULT_TIMEZONE", "UTC"))
+    contact_hours_start: str = field(default_factory=lambda: _env("HERALD_CONTACT_HOURS_START", "08:00"))
+    contact_hours_end: str = field(default_factory=lambda: _env("HERALD_CONTACT_HOURS_END", "21:00"))
+    contact_days: str = field(default_factory=lambda: _env("HERALD_CONTACT_DAYS", "mon,tue,wed,thu,fri,sat"))
+    email_provider: str = field(default_factory=lambda: _env("HERALD_EMAIL_PROVIDER", "ses"))
+    sms_provider: str = field(default_factory=lambda: _env("HERALD_SMS_PROVIDER", "sns"))
+    email_rate_per_s: str = field(default_factory=lambda: _env("HERALD_EMAIL_RATE_PER_S", "14"))
+    sms_rate_per_s: str = field(default_factory=lambda: _env("HERALD_SMS_RATE_PER_S", "20"))
+    approval_threshold: str = field(default_factory=lambda: _env("HERALD_APPROVAL_THRESHOLD", "0"))
+    retention_days: str = field(default_factory=lambda: _env("HERALD_RETENTION_DAYS", "180"))
+    # How long a container reuses the operator settings it read before reading them again.
+    settings_cache_s: float = field(default_factory=lambda: float(_env("HERALD_SETTINGS_CACHE_S", "30")))
 
     # Accounts per send task: one SQS message, one claim, one BatchGetItem.
     send_task_size: int = field(default_factory=lambda: int(_env("HERALD_SEND_TASK_SIZE", "100")))

@@ -10,7 +10,9 @@ from chalicelib.settings import Settings, get_settings
 if TYPE_CHECKING:
     from chalicelib.domain.accounts import AccountService
     from chalicelib.domain.communications import CommunicationService
+    from chalicelib.domain.operator_settings import OperatorSettings, SettingsService
     from chalicelib.domain.ports import EmailSender, SmsSender
+    from chalicelib.domain.scheduling import Scheduler
     from chalicelib.domain.sending import Planner, Sender
 
 
@@ -65,7 +67,41 @@ class Services:
     def message_store(self) -> Any:
         from chalicelib.adapters.dynamodb.messages import DynamoMessageStore
 
-        return DynamoMessageStore(self.dynamodb, self.settings.messages_table)
+        return DynamoMessageStore(
+            self.dynamodb,
+            self.settings.messages_table,
+            retention_seconds=lambda: self.operator_settings.current().retention_seconds,
+        )
+
+    @cached_property
+    def audit_log(self) -> Any:
+        from chalicelib.adapters.dynamodb.audit import DynamoAuditLog
+
+        return DynamoAuditLog(self.dynamodb, self.settings.audit_table)
+
+    @cached_property
+    def settings_store(self) -> Any:
+        from chalicelib.adapters.dynamodb.settings import DynamoSettingsStore
+
+        return DynamoSettingsStore(self.dynamodb, self.settings.settings_table)
+
+    @cached_property
+    def operator_settings(self) -> SettingsService:
+        from chalicelib.domain.operator_settings import SettingsService
+
+        return SettingsService(
+            store=self.settings_store,
+            defaults=lambda: self.operator_defaults,
+            audit=self.audit_log,
+            cache_ttl_s=self.settings.settings_cache_s,
+        )
+
+    @cached_property
+    def operator_defaults(self) -> OperatorSettings:
+        # Validated with the API's own rules; only built while no admin has saved settings yet.
+        from chalicelib.api.schemas import operator_defaults
+
+        return operator_defaults(self.settings)
 
     @cached_property
     def work_queue(self) -> Any:
@@ -78,7 +114,9 @@ class Services:
         from chalicelib.adapters.email.ses import SesEmailSender
 
         s = self.settings
-        return SesEmailSender(self._client("sesv2"), s.from_email, s.from_name, s.ses_configuration_set)
+        return SesEmailSender(
+            self._client("sesv2"), s.from_email, s.from_name, s.ses_configuration_set, reply_to=s.reply_to
+        )
 
     @cached_property
     def sms_sender(self) -> SmsSender:
@@ -104,7 +142,15 @@ class Services:
             messages=self.message_store,
             queue=self.work_queue,
             audience_chunk_size=self.settings.audience_chunk_size,
+            audit=self.audit_log,
+            operator_settings=self.operator_settings.get,
         )
+
+    @cached_property
+    def scheduler(self) -> Scheduler:
+        from chalicelib.domain.scheduling import Scheduler
+
+        return Scheduler(communications=self.communication_store, service=self.communications)
 
     @cached_property
     def planner(self) -> Planner:
@@ -131,6 +177,7 @@ class Services:
             ledger=self.ledger,
             email_sender=lambda: self.email_sender,
             sms_sender=lambda: self.sms_sender,
+            identity=lambda: self.operator_settings.current().identity,
         )
 
 

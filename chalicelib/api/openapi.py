@@ -28,7 +28,49 @@ ROUTES: list[tuple[str, str, str, str | None, int]] = [
         "csv",
         200,
     ),
-    ("post", "/communications/{comm_id}/send", "Send now (idempotent)", None, 202),
+    (
+        "post",
+        "/communications/{comm_id}/send",
+        "Send now (idempotent); above the approval threshold it waits for approval (PENDING_APPROVAL)",
+        None,
+        202,
+    ),
+    (
+        "post",
+        "/communications/{comm_id}/schedule",
+        "Schedule a ready draft: send_at is ISO-8601 with Z or an offset, in the future (content freezes)",
+        "ScheduleBody",
+        200,
+    ),
+    (
+        "post",
+        "/communications/{comm_id}/unschedule",
+        "Take a scheduled communication back to draft",
+        None,
+        200,
+    ),
+    (
+        "post",
+        "/communications/{comm_id}/cancel",
+        "Cancel a scheduled communication (CANCELLED); 409 from states that cannot be cancelled",
+        None,
+        200,
+    ),
+    (
+        "post",
+        "/communications/{comm_id}/approve",
+        "Approve a send waiting for approval and start it; the requester cannot (403)",
+        None,
+        202,
+    ),
+    (
+        "post",
+        "/communications/{comm_id}/withdraw",
+        "Take a send waiting for approval back to draft (the requester, or another admin declining)",
+        None,
+        200,
+    ),
+    ("get", "/communications/{comm_id}/audit", "Who did what to a communication, oldest first", None, 200),
     ("get", "/communications/{comm_id}/messages", "Per-message delivery status", None, 200),
     (
         "get",
@@ -37,12 +79,23 @@ ROUTES: list[tuple[str, str, str, str | None, int]] = [
         None,
         200,
     ),
+    ("get", "/settings", "The operator settings", None, 200),
+    (
+        "put",
+        "/settings",
+        "Change operator settings (fields left out keep their value)",
+        "SettingsBody",
+        200,
+    ),
+    ("get", "/settings/audit", "Changes to the operator settings, oldest first", None, 200),
 ]
 
 QUERY_PARAMETERS: dict[str, list[str]] = {
     "/accounts": ["service_area", "network_provider", "segment", "cursor", "limit"],
     "/communications": ["status", "cursor", "limit"],
     "/communications/{comm_id}/messages": ["channel", "status", "account_id", "cursor", "limit"],
+    "/communications/{comm_id}/audit": ["cursor", "limit"],
+    "/settings/audit": ["cursor", "limit"],
 }
 
 PUBLIC = {"/health", "/openapi.json"}

@@ -20,6 +20,7 @@ from chalicelib.domain.models import (
     MessageStatus,
     OutgoingEmail,
     OutgoingSms,
+    SenderIdentity,
     SendResult,
     utc_now,
 )
@@ -144,6 +145,9 @@ class Sender:
     email_sender: Callable[[], EmailSender]
     sms_sender: Callable[[], SmsSender]
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    # The operator's From / Reply-To / SMS sender, from a short-lived cache of the settings;
+    # None leaves each provider adapter's configured sender.
+    identity: Callable[[], SenderIdentity] | None = None
 
     def send(self, task: SendTask) -> None:
         communication = self.communications.get(task.comm_id)
@@ -213,12 +217,16 @@ class Sender:
         assert message.address is not None and message.language is not None
         tags = {"comm_id": communication.comm_id, "message_id": message.message_id}
         context = account.render_context()
+        identity = self.identity() if self.identity else None
         if message.channel is Channel.EMAIL:
             email = render_email(communication.content.email[message.language], context)
-            outgoing_email = OutgoingEmail(message.address, email.subject, email.html, email.text, tags)
+            outgoing_email = OutgoingEmail(
+                message.address, email.subject, email.html, email.text, tags, sender=identity
+            )
             return self._with_retries(lambda: self.email_sender().send(outgoing_email))
         sms = render_sms(communication.content.sms[message.language], context)
-        outgoing_sms = OutgoingSms(message.address, sms.body, tags)
+        sender_id = identity.sms_sender if identity else None
+        outgoing_sms = OutgoingSms(message.address, sms.body, tags, sender_id=sender_id)
         return self._with_retries(lambda: self.sms_sender().send(outgoing_sms))
 
     def _with_retries(self, attempt: Callable[[], SendResult]) -> SendResult:

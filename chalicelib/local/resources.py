@@ -57,8 +57,12 @@ def create_resources_with_clients(
     ses: Any,
     stage: str = "dev",
     from_email: str | None = None,
+    dynamodb: Any = None,
 ) -> None:
     """Create the tables, queues (with DLQ redrive) and the SES sender identity.
+
+    With a ``dynamodb`` client, the tables' TimeToLiveSpecification is applied too (moto's
+    CloudFormation leaves it out).
 
     Works with any clients pointing at moto: a moto server (``create_resources``) or
     in-process ``moto.mock_aws()`` (``boto3.client("cloudformation")``,
@@ -75,6 +79,17 @@ def create_resources_with_clients(
         if status != "CREATE_COMPLETE":
             raise RuntimeError(f"local stack {name} ended {status}")
     ses.verify_email_identity(EmailAddress=from_email or get_settings().from_email)
+    if dynamodb is not None:
+        _apply_time_to_live(dynamodb, stage)
+
+
+def _apply_time_to_live(dynamodb: Any, stage: str) -> None:
+    for resource in local_template()["Resources"].values():
+        ttl = resource["Properties"].get("TimeToLiveSpecification")
+        if resource["Type"] != "AWS::DynamoDB::Table" or not ttl:
+            continue
+        table = resource["Properties"]["TableName"]["Fn::Sub"].replace("${Stage}", stage)
+        dynamodb.update_time_to_live(TableName=table, TimeToLiveSpecification=ttl)
 
 
 def create_resources(endpoint_url: str, stage: str = "dev", region: str | None = None) -> None:
@@ -86,6 +101,7 @@ def create_resources(endpoint_url: str, stage: str = "dev", region: str | None =
         ),
         ses=boto3.client("ses", endpoint_url=endpoint_url, region_name=region, **DUMMY_CREDENTIALS),
         stage=stage,
+        dynamodb=boto3.client("dynamodb", endpoint_url=endpoint_url, region_name=region, **DUMMY_CREDENTIALS),
     )
 
 

@@ -31,12 +31,15 @@ import boto3
 
 from chalicelib.local.pollers import Consumer, QueuePoller, consumers_from_app
 from chalicelib.local.resources import DUMMY_CREDENTIALS, PROJECT_DIR, create_resources
+from chalicelib.local.ticker import ScheduleTicker, scheduled_functions_from_app
 from chalicelib.settings import get_settings
 
 log = logging.getLogger("herald.local")
 
 DEFAULT_MOTO_PORT = 5555
 DEFAULT_HTTP_PORT = 8000
+# Like the deployed EventBridge rule (rate(1 minute)); lower it to see schedules fire sooner.
+DEFAULT_TICK_S = 60.0
 LOCAL_REGION = "us-east-1"
 CHALICE_STAGE = "dev"
 
@@ -74,6 +77,7 @@ class EmbeddedStack:
         project_dir: Path = PROJECT_DIR,
         visibility_timeout_s: int = 5,
         start_timeout_s: float = 30,
+        tick_interval_s: float | None = DEFAULT_TICK_S,
     ) -> None:
         self.host = host
         self.moto_port = moto_port or free_port(host)
@@ -84,6 +88,9 @@ class EmbeddedStack:
         self.start_timeout_s = start_timeout_s
         self.app_module: types.ModuleType | None = None
         self.pollers: list[QueuePoller] = []
+        # None or 0: no ticker (call `ticker.tick()` by hand, or never).
+        self.tick_interval_s = tick_interval_s
+        self.ticker: ScheduleTicker | None = None
         self._moto: Any = None
         self._http: Any = None
         self._http_thread: threading.Thread | None = None
@@ -113,6 +120,7 @@ class EmbeddedStack:
             self.app_module = self._import_app()
             self._start_http()
             self._start_pollers()
+            self._start_ticker()
             self._wait_until_healthy()
         except BaseException:
             self.stop()
@@ -122,6 +130,9 @@ class EmbeddedStack:
     def stop(self) -> None:
         """Stop pollers, then the HTTP server, then moto; restore the environment. Idempotent."""
         self._stop_pollers.set()
+        if self.ticker is not None:
+            self.ticker.stop()
+            self.ticker = None
         for poller in self.pollers:
             poller.stop()
         self.pollers = []
@@ -177,12 +188,15 @@ class EmbeddedStack:
         """
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            if not any(p.busy for p in self.pollers) and not any(self.queue_depths().values()):
+            if not self._busy() and not any(self.queue_depths().values()):
                 time.sleep(settle_s)
-                if not any(p.busy for p in self.pollers) and not any(self.queue_depths().values()):
+                if not self._busy() and not any(self.queue_depths().values()):
                     return True
             time.sleep(0.1)
         return False
+
+    def _busy(self) -> bool:
+        return any(p.busy for p in self.pollers) or (self.ticker is not None and self.ticker.busy)
 
     # -- steps -----------------------------------------------------------------------------------
 
@@ -290,6 +304,18 @@ class EmbeddedStack:
         ]
         for poller in self.pollers:
             poller.start()
+
+    def _start_ticker(self) -> None:
+        assert self.app_module is not None
+        functions = scheduled_functions_from_app(self.app_module, self._function_config)
+        self.ticker = ScheduleTicker(
+            functions,
+            self.tick_interval_s or DEFAULT_TICK_S,
+            region=LOCAL_REGION,
+            stop_event=self._stop_pollers,
+        )
+        if self.tick_interval_s:
+            self.ticker.start()
 
     def _wait_until_healthy(self) -> None:
         deadline = time.monotonic() + self.start_timeout_s

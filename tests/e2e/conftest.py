@@ -30,6 +30,12 @@ class RunningStack:
         token = mint_dev_token("e2e-admin", "Grace", "Hopper")
         self.session.headers["Authorization"] = f"Bearer {token}"
 
+    def as_admin(self, sub: str, given_name: str, family_name: str) -> RunningStack:
+        """The same stack, called with another admin's token."""
+        other = RunningStack(self.api_url, self.moto_url, self.log_path)
+        other.session.headers["Authorization"] = f"Bearer {mint_dev_token(sub, given_name, family_name)}"
+        return other
+
     def call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         return self.session.request(method, f"{self.api_url}{path}", timeout=60, **kwargs)
 
@@ -43,7 +49,13 @@ class RunningStack:
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     moto_port, http_port = free_port(), free_port()
     log_path = tmp_path_factory.mktemp("stack") / "stack.log"
-    env = {**os.environ, "HERALD_MOTO_PORT": str(moto_port), "HERALD_PORT": str(http_port)}
+    env = {
+        **os.environ,
+        "HERALD_MOTO_PORT": str(moto_port),
+        "HERALD_PORT": str(http_port),
+        # Schedules fire within a second instead of a minute.
+        "HERALD_TICK_SECONDS": "1",
+    }
     env.pop("AWS_ENDPOINT_URL", None)
     with log_path.open("w") as log:
         process = subprocess.Popen(

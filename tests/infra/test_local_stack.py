@@ -21,6 +21,7 @@ from moto import mock_aws
 from chalicelib.local.pollers import Consumer, QueuePoller, failed_ids
 from chalicelib.local.resources import create_resources_with_clients, load_template, local_template
 from chalicelib.local.stack import free_port
+from chalicelib.local.ticker import ScheduledFunction, ScheduleTicker, scheduled_functions_from_app
 from chalicelib.local.tokens import VIEWER, mint_dev_token, mint_for_name
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -80,7 +81,8 @@ def test_local_resources_are_the_templates_tables_and_queues(aws: None) -> None:
 @pytest.mark.infra
 def test_creating_resources_twice_is_harmless(aws: None) -> None:
     create_resources_with_clients(boto3.client("cloudformation"), boto3.client("ses"), stage="dev")
-    assert len(boto3.client("dynamodb").list_tables()["TableNames"]) == 4
+    tables = [r for r in local_template()["Resources"].values() if r["Type"] == "AWS::DynamoDB::Table"]
+    assert len(boto3.client("dynamodb").list_tables()["TableNames"]) == len(tables) == 6
 
 
 @pytest.mark.infra
@@ -183,6 +185,59 @@ def test_poller_thread_stops_on_its_event(aws: None) -> None:
     poller.start()
     poller.stop(timeout_s=5)
     assert not poller.is_alive()
+
+
+@pytest.mark.infra
+def test_local_tables_get_the_templates_time_to_live(aws: None) -> None:
+    create_resources_with_clients(
+        boto3.client("cloudformation"), boto3.client("ses"), stage="dev", dynamodb=boto3.client("dynamodb")
+    )
+    ttl = boto3.client("dynamodb").describe_time_to_live(TableName="herald-dev-messages")[
+        "TimeToLiveDescription"
+    ]
+    assert (ttl["TimeToLiveStatus"], ttl["AttributeName"]) == ("ENABLED", "expires_at")
+
+
+# -- schedule ticker -------------------------------------------------------------------------
+
+
+def test_the_ticker_finds_the_apps_schedule_handler() -> None:
+    import app
+
+    (function,) = scheduled_functions_from_app(app, lambda name: (60, 512))
+    assert (function.name, function.expression) == ("schedule_tick", "rate(1 minute)")
+    assert function.handler is app.schedule_tick
+
+
+def test_each_tick_sends_an_eventbridge_scheduled_event_and_survives_a_failing_handler() -> None:
+    events: list[dict[str, Any]] = []
+    contexts: list[Any] = []
+
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        events.append(event)
+        contexts.append(context)
+        if len(events) == 1:
+            raise RuntimeError("DynamoDB throttled")
+        return {"started": []}
+
+    ticker = ScheduleTicker([ScheduledFunction("schedule_tick", "rate(1 minute)", handler)], interval_s=0.05)
+    assert ticker.tick() == [None]  # the failure is logged; the next tick runs again
+    ticker.start()
+    deadline = time.monotonic() + 5
+    while len(events) < 3 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    ticker.stop(timeout_s=5)
+    assert not ticker.is_alive() and len(events) >= 3
+    event = events[-1]
+    assert (event["source"], event["detail-type"], event["detail"]) == ("aws.events", "Scheduled Event", {})
+    assert event["resources"][0].startswith("arn:aws:events:us-east-1:")
+    assert event["time"].endswith("Z")
+    assert contexts[-1].function_name == "schedule_tick"
+
+
+def test_a_ticker_needs_a_positive_interval() -> None:
+    with pytest.raises(ValueError):
+        ScheduleTicker([], interval_s=0)
 
 
 # -- tokens ----------------------------------------------------------------------------------

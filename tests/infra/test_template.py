@@ -27,6 +27,8 @@ TABLE_KEYS = {
     "herald-${Stage}-communications": [("comm_id", "HASH")],
     "herald-${Stage}-messages": [("comm_id", "HASH"), ("message_id", "RANGE")],
     "herald-${Stage}-audiences": [("comm_id", "HASH"), ("sk", "RANGE")],
+    "herald-${Stage}-audit": [("subject", "HASH"), ("sk", "RANGE")],
+    "herald-${Stage}-settings": [("scope", "HASH")],
 }
 TABLE_INDEXES = {
     "herald-${Stage}-accounts": {
@@ -36,10 +38,16 @@ TABLE_INDEXES = {
     },
     "herald-${Stage}-communications": {
         "by_created": ([("list_pk", "HASH"), ("created_key", "RANGE")], "ALL"),
+        # Sparse: only SCHEDULED communications carry schedule_pk.
+        "by_schedule": ([("schedule_pk", "HASH"), ("send_at", "RANGE")], "KEYS_ONLY"),
     },
     "herald-${Stage}-messages": {},
     "herald-${Stage}-audiences": {},
+    "herald-${Stage}-audit": {},
+    "herald-${Stage}-settings": {},
 }
+# Message records expire after the operator's retention; nothing else does (the audit stays).
+TABLE_TTL = {"herald-${Stage}-messages": "expires_at"}
 # Chalice's logical ids for the consumers in app.py, and their event sources.
 CONSUMERS = {
     "PlanWorker": ("PlanWorkerSqsEventSource", "herald-${Stage}-plan", 1),
@@ -51,6 +59,8 @@ SETTINGS_ENV = [
     "HERALD_COMMUNICATIONS_TABLE",
     "HERALD_MESSAGES_TABLE",
     "HERALD_AUDIENCES_TABLE",
+    "HERALD_AUDIT_TABLE",
+    "HERALD_SETTINGS_TABLE",
     "HERALD_PLAN_QUEUE",
     "HERALD_SEND_QUEUE",
 ]
@@ -142,6 +152,20 @@ def test_tables_have_the_contract_keys_and_indexes(template: dict[str, Any]) -> 
         assert props["SSESpecification"] == {"SSEEnabled": True}
         assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
         assert table["DeletionPolicy"] == "Retain"
+        ttl = props.get("TimeToLiveSpecification")
+        expected_ttl = TABLE_TTL.get(name)
+        assert ttl == ({"AttributeName": expected_ttl, "Enabled": True} if expected_ttl else None), name
+
+
+def test_the_schedule_handler_runs_every_minute(template: dict[str, Any]) -> None:
+    function = template["Resources"]["ScheduleTick"]
+    assert function["Type"] == "AWS::Serverless::Function"
+    props = function["Properties"]
+    assert props["Handler"] == "app.schedule_tick"
+    (event,) = props["Events"].values()
+    assert event == {"Type": "Schedule", "Properties": {"Schedule": "rate(1 minute)"}}
+    # A run is done well within the minute; an overlapping run is harmless (conditional starts).
+    assert props["Timeout"] <= 60
 
 
 def test_queues_redrive_to_their_own_dlq(template: dict[str, Any]) -> None:

@@ -9,17 +9,22 @@ import pytest
 
 from chalicelib.domain.communications import CommunicationService, DraftFields
 from chalicelib.domain.models import Admin, Channel, Communication, Content
+from chalicelib.domain.operator_settings import SettingsService
+from chalicelib.domain.scheduling import Scheduler
 from chalicelib.domain.sending import Planner, RetryPolicy, Sender
 from tests.unit.fakes import (
     FakeAccountDirectory,
     FakeAudienceStore,
+    FakeAuditLog,
     FakeCommunicationStore,
     FakeEmailSender,
     FakeMessageStore,
     FakeSendLedger,
+    FakeSettingsStore,
     FakeSmsSender,
     FakeWorkQueue,
     bilingual_content,
+    make_operator_settings,
     run_until_idle,
 )
 
@@ -60,6 +65,41 @@ def queue() -> FakeWorkQueue:
 
 
 @pytest.fixture
+def audit() -> FakeAuditLog:
+    return FakeAuditLog()
+
+
+@pytest.fixture
+def settings_store() -> FakeSettingsStore:
+    return FakeSettingsStore()
+
+
+class FakeClock:
+    """A monotonic clock a test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def operator_settings(
+    settings_store: FakeSettingsStore, audit: FakeAuditLog, clock: FakeClock
+) -> SettingsService:
+    defaults = make_operator_settings()
+    return SettingsService(
+        store=settings_store, defaults=lambda: defaults, audit=audit, cache_ttl_s=30, clock=clock
+    )
+
+
+@pytest.fixture
 def email_sender() -> FakeEmailSender:
     return FakeEmailSender()
 
@@ -87,6 +127,8 @@ def service(
     directory: FakeAccountDirectory,
     messages: FakeMessageStore,
     queue: FakeWorkQueue,
+    audit: FakeAuditLog,
+    operator_settings: SettingsService,
 ) -> CommunicationService:
     return CommunicationService(
         communications=store,
@@ -95,7 +137,14 @@ def service(
         messages=messages,
         queue=queue,
         audience_chunk_size=AUDIENCE_CHUNK_SIZE,
+        audit=audit,
+        operator_settings=operator_settings.get,
     )
+
+
+@pytest.fixture
+def scheduler(store: FakeCommunicationStore, service: CommunicationService) -> Scheduler:
+    return Scheduler(communications=store, service=service, page_size=2)
 
 
 @pytest.fixture
@@ -126,6 +175,7 @@ def sender(
     email_sender: FakeEmailSender,
     sms_sender: FakeSmsSender,
     sleeps: list[float],
+    operator_settings: SettingsService,
 ) -> Sender:
     return Sender(
         communications=store,
@@ -135,6 +185,7 @@ def sender(
         email_sender=lambda: email_sender,
         sms_sender=lambda: sms_sender,
         retry=RetryPolicy(attempts=3, first_delay_s=0.2, sleep=sleeps.append),
+        identity=lambda: operator_settings.current().identity,
     )
 
 

@@ -12,15 +12,18 @@ import copy
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from chalicelib.domain.errors import Conflict, SendFailure
 from chalicelib.domain.models import (
     Account,
     AudienceSummary,
+    AuditEntry,
     Channel,
     Communication,
     CommunicationStatus,
+    ContactHours,
     Content,
     Counts,
     EmailContent,
@@ -33,6 +36,7 @@ from chalicelib.domain.models import (
     SmsContent,
     utc_now,
 )
+from chalicelib.domain.operator_settings import OperatorSettings, Providers, RateLimits
 from chalicelib.domain.ports import AccountFilter, SendTask, TaskOutcome
 from chalicelib.domain.sending import Planner, Sender
 
@@ -56,6 +60,25 @@ def make_account(**overrides: Any) -> Account:
     }
     values.update(overrides)
     return Account(**values)
+
+
+def make_operator_settings(**overrides: Any) -> OperatorSettings:
+    """Operator settings as the environment defaults give them, with `overrides`."""
+    values: dict[str, Any] = {
+        "from_email": "notices@herald.example",
+        "from_name": "Herald",
+        "reply_to": None,
+        "sms_sender": None,
+        "default_language": "en",
+        "default_timezone": "UTC",
+        "contact_hours": ContactHours("08:00", "21:00", ("mon", "tue", "wed", "thu", "fri", "sat")),
+        "providers": Providers(email="ses", sms="sns"),
+        "rate_limits": RateLimits(email_per_s=14.0, sms_per_s=20.0),
+        "approval_threshold": None,
+        "retention_days": 180,
+    }
+    values.update(overrides)
+    return OperatorSettings(**values)
 
 
 def bilingual_content() -> Content:
@@ -158,6 +181,7 @@ class FakeCommunicationStore:
 
     def __init__(self) -> None:
         self.items: dict[str, Communication] = {}
+        self.due_queries = 0
 
     def _fresh(self, stored: Communication) -> Communication:
         fresh = copy.deepcopy(stored)
@@ -168,8 +192,10 @@ class FakeCommunicationStore:
         }
         if fresh.sent_by is not None:
             fresh.sent_by = replace(fresh.sent_by, can_write=False)
-        if fresh.created_by is not None:
-            fresh.created_by = replace(fresh.created_by, can_write=False)
+        for role in ("created_by", "scheduled_by", "approved_by"):
+            admin = getattr(fresh, role)
+            if admin is not None:
+                setattr(fresh, role, replace(admin, can_write=False))
         return fresh
 
     def _stored(self, comm_id: str) -> Communication:
@@ -210,6 +236,9 @@ class FakeCommunicationStore:
         stored.default_language = communication.default_language
         stored.content = communication.content
         stored.wizard_step = communication.wizard_step
+        stored.urgent = communication.urgent
+        stored.expires_at = communication.expires_at
+        stored.contact_hours = communication.contact_hours
         stored.updated_at = communication.updated_at
 
     def delete_draft(self, comm_id: str) -> None:
@@ -221,15 +250,47 @@ class FakeCommunicationStore:
         stored.audience = copy.deepcopy(audience)
         stored.updated_at = utc_now()
 
-    def start_sending(self, communication: Communication) -> bool:
+    def start_sending(
+        self, communication: Communication, expected: CommunicationStatus = CommunicationStatus.DRAFT
+    ) -> bool:
+        return self.move(communication, expected)
+
+    def move(self, communication: Communication, expected: CommunicationStatus) -> bool:
         stored = self.items.get(communication.comm_id)
-        if stored is None or stored.status is not CommunicationStatus.DRAFT:
+        if stored is None or stored.status is not expected:
             return False
-        stored.status = communication.status
-        stored.sent_by = communication.sent_by
-        stored.started_at = communication.started_at
+        # The status and the fields that move with it, as the adapter's update writes them.
+        for name in (
+            "status",
+            "sent_by",
+            "started_at",
+            "finished_at",
+            "send_at",
+            "scheduled_by",
+            "approved_by",
+            "approved_at",
+        ):
+            setattr(stored, name, copy.deepcopy(getattr(communication, name)))
         stored.updated_at = utc_now()
         return True
+
+    def due(self, now: datetime, cursor: str | None, limit: int) -> Page[str]:
+        """Like the sparse by_schedule index: only SCHEDULED ones, earliest send_at first.
+
+        The cursor is the last key returned, as DynamoDB's LastEvaluatedKey is, so a page after
+        communications left the index (they were started) still goes on where it stopped.
+        """
+        self.due_queries += 1
+        keys = sorted(
+            (c.send_at.isoformat(), c.comm_id)
+            for c in self.items.values()
+            if c.status is CommunicationStatus.SCHEDULED and c.send_at is not None and c.send_at <= now
+        )
+        after = tuple(cursor.split("|", 1)) if cursor else None
+        remaining = [key for key in keys if after is None or key > after]
+        page = remaining[:limit]
+        next_cursor = "|".join(page[-1]) if len(remaining) > limit else None
+        return Page([comm_id for _, comm_id in page], next_cursor)
 
     def mark_planning_done(self, comm_id: str) -> Communication:
         stored = self._stored(comm_id)
@@ -361,6 +422,42 @@ class FakeMessageStore:
             and (account_id is None or message.account_id == account_id)
         ]
         return _page(found, cursor, limit)
+
+
+class FakeAuditLog:
+    """Entries per subject in the order recorded (oldest first), like the time-sorted partition."""
+
+    def __init__(self) -> None:
+        self.entries: list[AuditEntry] = []
+
+    def record(self, entry: AuditEntry) -> None:
+        self.entries.append(copy.deepcopy(entry))
+
+    def list(self, subject: str, cursor: str | None, limit: int) -> Page[AuditEntry]:
+        return _page([copy.deepcopy(e) for e in self.entries if e.subject == subject], cursor, limit)
+
+    def actions(self, subject: str) -> list[str]:
+        """Test helper: the actions recorded for a subject, in order."""
+        return [str(e.action) for e in self.entries if e.subject == subject]
+
+
+class FakeSettingsStore:
+    """The one settings record, with the adapter's version check."""
+
+    def __init__(self) -> None:
+        self.saved: OperatorSettings | None = None
+        self.reads = 0
+
+    def get(self) -> OperatorSettings | None:
+        self.reads += 1
+        return self.saved
+
+    def put(self, settings: OperatorSettings, expected_version: int) -> bool:
+        current = self.saved.version if self.saved else 0
+        if current != expected_version:
+            return False
+        self.saved = settings
+        return True
 
 
 # --- queue ----------------------------------------------------------------------------------

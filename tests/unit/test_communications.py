@@ -66,11 +66,15 @@ def test_a_draft_with_a_broken_template_is_refused(
     assert store.items == {}
 
 
-def test_autosave_changes_only_the_fields_sent(make_draft: DraftMaker, service: CommunicationService) -> None:
+def test_autosave_changes_only_the_fields_sent(
+    make_draft: DraftMaker, service: CommunicationService, admin: Admin
+) -> None:
     # GIVEN a draft
     draft = make_draft(name="Outage")
     # WHEN the wizard autosaves a new name and the step reached
-    updated = service.update_draft(draft.comm_id, DraftFields(name="Outage tonight", wizard_step="audience"))
+    updated = service.update_draft(
+        draft.comm_id, DraftFields(name="Outage tonight", wizard_step="audience"), by=admin
+    )
     # THEN those change, and the rest (channels, content) is kept
     stored = service.get(draft.comm_id)
     assert (stored.name, stored.wizard_step) == ("Outage tonight", "audience")
@@ -79,21 +83,25 @@ def test_autosave_changes_only_the_fields_sent(make_draft: DraftMaker, service: 
 
 
 def test_autosave_with_a_broken_template_changes_nothing(
-    make_draft: DraftMaker, service: CommunicationService
+    make_draft: DraftMaker, service: CommunicationService, admin: Admin
 ) -> None:
     # GIVEN a draft
     draft = make_draft()
     broken = Content(email={"en": EmailContent(subject="{% for %}", html="", text="")})
     # WHEN content with a syntax error is autosaved
     with pytest.raises(ValidationError):
-        service.update_draft(draft.comm_id, DraftFields(name="New name", content=broken))
+        service.update_draft(draft.comm_id, DraftFields(name="New name", content=broken), by=admin)
     # THEN the stored draft is unchanged
     assert service.get(draft.comm_id).name == draft.name
 
 
 @pytest.mark.parametrize("status", [S.IN_PROGRESS, S.SCHEDULED, S.COMPLETED, S.CANCELLED])
 def test_only_drafts_can_be_edited_or_deleted(
-    make_draft: DraftMaker, service: CommunicationService, store: FakeCommunicationStore, status: S
+    make_draft: DraftMaker,
+    service: CommunicationService,
+    store: FakeCommunicationStore,
+    status: S,
+    admin: Admin,
 ) -> None:
     # GIVEN a communication that is no longer a draft
     draft = make_draft()
@@ -101,24 +109,24 @@ def test_only_drafts_can_be_edited_or_deleted(
     # WHEN the admin edits it, deletes it or replaces its audience
     # THEN each is a conflict, and the communication is still there
     with pytest.raises(Conflict):
-        service.update_draft(draft.comm_id, DraftFields(name="Too late"))
+        service.update_draft(draft.comm_id, DraftFields(name="Too late"), by=admin)
     with pytest.raises(Conflict):
-        service.delete_draft(draft.comm_id)
+        service.delete_draft(draft.comm_id, by=admin)
     with pytest.raises(Conflict):
-        service.set_audience_csv(draft.comm_id, csv_of(new_uuid()))
+        service.set_audience_csv(draft.comm_id, csv_of(new_uuid()), by=admin)
     assert service.get(draft.comm_id).name == draft.name
 
 
-def test_a_draft_can_be_deleted(make_draft: DraftMaker, service: CommunicationService) -> None:
+def test_a_draft_can_be_deleted(make_draft: DraftMaker, service: CommunicationService, admin: Admin) -> None:
     # GIVEN a draft
     draft = make_draft()
     # WHEN it is deleted
-    service.delete_draft(draft.comm_id)
+    service.delete_draft(draft.comm_id, by=admin)
     # THEN it is gone, and deleting it again is not found
     with pytest.raises(NotFound):
         service.get(draft.comm_id)
     with pytest.raises(NotFound):
-        service.delete_draft(draft.comm_id)
+        service.delete_draft(draft.comm_id, by=admin)
 
 
 def test_a_draft_that_stopped_being_one_meanwhile_is_not_overwritten(
@@ -136,7 +144,7 @@ def test_a_draft_that_stopped_being_one_meanwhile_is_not_overwritten(
     # WHEN the autosave lands
     # THEN the store refuses it as a conflict instead of overwriting a communication in progress
     with pytest.raises(Conflict):
-        service.update_draft(draft.comm_id, DraftFields(name="Late edit"))
+        service.update_draft(draft.comm_id, DraftFields(name="Late edit"), by=admin)
     assert service.get(draft.comm_id).name == draft.name
 
 
@@ -174,6 +182,7 @@ def test_audience_upload_reports_accepted_duplicates_and_rejected_lines(
     service: CommunicationService,
     directory: FakeAccountDirectory,
     audiences: FakeAudienceStore,
+    admin: Admin,
 ) -> None:
     # GIVEN a draft and a CSV with two known accounts (one twice), a typo and an unknown account
     draft = make_draft()
@@ -181,7 +190,7 @@ def test_audience_upload_reports_accepted_duplicates_and_rejected_lines(
     unknown = new_uuid()
     body = csv_of(ada.account_id, "1234", grace.account_id, ada.account_id, unknown).encode()
     # WHEN it is uploaded as the audience
-    result = service.set_audience_csv(draft.comm_id, body)
+    result = service.set_audience_csv(draft.comm_id, body, by=admin)
     # THEN the admin sees what was taken and each rejected line with its reason
     assert result.to_api() == {
         "accepted": 2,
@@ -209,14 +218,15 @@ def test_a_new_audience_replaces_the_old_one_entirely(
     service: CommunicationService,
     directory: FakeAccountDirectory,
     audiences: FakeAudienceStore,
+    admin: Admin,
 ) -> None:
     # GIVEN a draft whose audience spans several chunks
     draft = make_draft()
     many = [directory.add().account_id for _ in range(AUDIENCE_CHUNK_SIZE * 2 + 1)]
-    service.set_audience_csv(draft.comm_id, csv_of(*many))
+    service.set_audience_csv(draft.comm_id, csv_of(*many), by=admin)
     # WHEN a smaller audience is uploaded
     few = [directory.add().account_id for _ in range(2)]
-    service.set_audience_csv(draft.comm_id, csv_of(*few))
+    service.set_audience_csv(draft.comm_id, csv_of(*few), by=admin)
     # THEN only the new accounts remain, with no stale chunk of the old audience left behind
     assert audiences.account_ids(draft.comm_id) == few
     assert service.get(draft.comm_id).audience.chunks == 1
@@ -227,15 +237,16 @@ def test_a_csv_naming_no_known_account_is_refused_and_keeps_the_old_audience(
     service: CommunicationService,
     directory: FakeAccountDirectory,
     audiences: FakeAudienceStore,
+    admin: Admin,
 ) -> None:
     # GIVEN a draft with an audience already
     draft = make_draft()
     ada = directory.add()
-    service.set_audience_csv(draft.comm_id, csv_of(ada.account_id))
+    service.set_audience_csv(draft.comm_id, csv_of(ada.account_id), by=admin)
     # WHEN a CSV is uploaded whose lines are all unknown or malformed
     unknown = new_uuid()
     with pytest.raises(ValidationError) as raised:
-        service.set_audience_csv(draft.comm_id, csv_of(unknown, "nope"))
+        service.set_audience_csv(draft.comm_id, csv_of(unknown, "nope"), by=admin)
     # THEN it is a 422 listing every bad line, and the previous audience is intact
     assert raised.value.status == 422
     assert [d["line"] for d in raised.value.details] == [2, 3]
@@ -245,19 +256,19 @@ def test_a_csv_naming_no_known_account_is_refused_and_keeps_the_old_audience(
 
 @pytest.mark.parametrize("body", [b"", b"\xff\xfe\x00\x00binary", "name,email\nAda,a@example.com\n"])
 def test_a_file_that_is_not_an_audience_csv_is_a_bad_request(
-    make_draft: DraftMaker, service: CommunicationService, body: bytes | str
+    make_draft: DraftMaker, service: CommunicationService, body: bytes | str, admin: Admin
 ) -> None:
     # GIVEN a draft
     draft = make_draft()
     # WHEN an empty, binary or id-less file is uploaded as its audience
     # THEN it is a 400 and the audience stays empty
     with pytest.raises(BadRequest):
-        service.set_audience_csv(draft.comm_id, body)
+        service.set_audience_csv(draft.comm_id, body, by=admin)
     assert service.get(draft.comm_id).audience.state == "empty"
 
 
 def test_an_accounts_export_uploads_as_is(
-    make_draft: DraftMaker, service: CommunicationService, directory: FakeAccountDirectory
+    make_draft: DraftMaker, service: CommunicationService, directory: FakeAccountDirectory, admin: Admin
 ) -> None:
     # GIVEN a CSV shaped like the accounts export: many columns, account_id among them
     draft = make_draft()
@@ -267,7 +278,7 @@ def test_an_accounts_export_uploads_as_is(
         f'{ada.account_id},Ada,Lovelace,ada@example.com,+15145550100,en,"email|sms"\n'
     )
     # WHEN it is uploaded as the audience
-    result = service.set_audience_csv(draft.comm_id, body)
+    result = service.set_audience_csv(draft.comm_id, body, by=admin)
     # THEN the account is taken
     assert result.account_ids == [ada.account_id]
 
@@ -277,11 +288,11 @@ def test_an_accounts_export_uploads_as_is(
 
 @pytest.fixture
 def ready_draft(
-    make_draft: DraftMaker, service: CommunicationService, directory: FakeAccountDirectory
+    make_draft: DraftMaker, service: CommunicationService, directory: FakeAccountDirectory, admin: Admin
 ) -> str:
     """A draft with bilingual content and a one-account audience, ready to send."""
     draft = make_draft()
-    service.set_audience_csv(draft.comm_id, csv_of(directory.add().account_id))
+    service.set_audience_csv(draft.comm_id, csv_of(directory.add().account_id), by=admin)
     return draft.comm_id
 
 
@@ -324,9 +335,9 @@ def test_a_send_racing_another_one_does_not_queue_planning_twice(
     # GIVEN two requests that both read the communication as a draft
     original_start = store.start_sending
 
-    def lose_the_race(communication: Communication) -> bool:
-        assert original_start(communication)  # the other request wins...
-        return original_start(communication)  # ...so ours finds it no longer a draft
+    def lose_the_race(communication: Communication, expected: S = S.DRAFT) -> bool:
+        assert original_start(communication, expected)  # the other request wins...
+        return original_start(communication, expected)  # ...so ours finds it no longer a draft
 
     store.start_sending = lose_the_race  # type: ignore[method-assign]
     # WHEN ours arrives second
@@ -336,7 +347,7 @@ def test_a_send_racing_another_one_does_not_queue_planning_twice(
     assert queue.planning_enqueued == 0
 
 
-@pytest.mark.parametrize("status", [S.CANCELLED, S.SCHEDULED, S.PENDING_APPROVAL])
+@pytest.mark.parametrize("status", [S.CANCELLED, S.SCHEDULED])
 def test_sending_a_communication_that_cannot_start_now_is_a_conflict(
     ready_draft: str,
     service: CommunicationService,
@@ -345,7 +356,7 @@ def test_sending_a_communication_that_cannot_start_now_is_a_conflict(
     admin: Admin,
     status: S,
 ) -> None:
-    # GIVEN a communication that was cancelled (or waits for its schedule or an approval)
+    # GIVEN a communication that was cancelled (or waits for its schedule)
     store.force_status(ready_draft, status)
     # WHEN the admin sends it
     # THEN it is a 409 and nothing is queued
@@ -356,7 +367,7 @@ def test_sending_a_communication_that_cannot_start_now_is_a_conflict(
     assert service.get(ready_draft).status is status
 
 
-@pytest.mark.parametrize("status", [S.PAUSED, S.COMPLETED, S.FAILED])
+@pytest.mark.parametrize("status", [S.PENDING_APPROVAL, S.PAUSED, S.COMPLETED, S.FAILED])
 def test_sending_one_that_already_went_out_is_not_an_error(
     ready_draft: str,
     service: CommunicationService,
@@ -365,7 +376,7 @@ def test_sending_one_that_already_went_out_is_not_an_error(
     admin: Admin,
     status: S,
 ) -> None:
-    # GIVEN a communication that was already sent
+    # GIVEN a communication that was already sent (or is waiting for the approval it asked for)
     store.force_status(ready_draft, status)
     # WHEN a late retry of the send request arrives
     result = service.send(ready_draft, by=admin)
@@ -400,7 +411,7 @@ def test_sending_without_content_in_the_default_language_is_refused(
         sms={"en": SmsContent("Outage")},
     )
     draft = make_draft(default_language="fr", content=content)
-    service.set_audience_csv(draft.comm_id, csv_of(directory.add().account_id))
+    service.set_audience_csv(draft.comm_id, csv_of(directory.add().account_id), by=admin)
     # WHEN the admin sends it
     # THEN the missing SMS content is named
     with pytest.raises(ValidationError) as raised:
@@ -415,7 +426,7 @@ def test_sending_a_channel_without_any_content_is_refused(
     admin: Admin,
 ) -> None:
     draft = make_draft(content=Content(email={"en": EmailContent("Hi", "Hi", "Hi")}))
-    service.set_audience_csv(draft.comm_id, csv_of(directory.add().account_id))
+    service.set_audience_csv(draft.comm_id, csv_of(directory.add().account_id), by=admin)
     with pytest.raises(ValidationError) as raised:
         service.send(draft.comm_id, by=admin)
     assert [d["field"] for d in raised.value.details] == ["content.sms"]

@@ -31,6 +31,8 @@ S = CommunicationStatus
         (S.DRAFT, S.SCHEDULED),
         (S.DRAFT, S.PENDING_APPROVAL),
         (S.PENDING_APPROVAL, S.IN_PROGRESS),
+        (S.PENDING_APPROVAL, S.DRAFT),  # withdrawn
+        (S.SCHEDULED, S.PENDING_APPROVAL),  # a due schedule above the approval threshold
         (S.SCHEDULED, S.DRAFT),
         (S.SCHEDULED, S.IN_PROGRESS),
         (S.SCHEDULED, S.CANCELLED),

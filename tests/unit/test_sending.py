@@ -60,7 +60,7 @@ class Launch:
     def __call__(self, accounts: list[Account], **draft_options: object) -> str:
         draft = self.make_draft(**draft_options)
         body = "account_id\n" + "\n".join(a.account_id for a in accounts) + "\n"
-        self.service.set_audience_csv(draft.comm_id, body)
+        self.service.set_audience_csv(draft.comm_id, body, by=self.admin)
         self.service.send(draft.comm_id, by=self.admin)
         return draft.comm_id
 
