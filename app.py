@@ -2,13 +2,14 @@
 
 from chalice import Chalice
 
-from chalicelib import workers
+from chalicelib import observability, workers
 from chalicelib.api import accounts, communications, meta
 from chalicelib.settings import get_settings
 
 settings = get_settings()
 app = Chalice(app_name="herald")
 app.api.binary_types = []  # CSV bodies arrive as text
+app.register_middleware(observability.middleware, "all")
 app.register_blueprint(meta.bp)
 app.register_blueprint(accounts.bp)
 app.register_blueprint(communications.bp)

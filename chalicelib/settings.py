@@ -82,9 +82,7 @@ class Settings:
         default_factory=lambda: _env("HERALD_MAILGUN_SIGNING_KEY_SECRET", "")
     )
     twilio_auth_token: str = field(default_factory=lambda: _env("HERALD_TWILIO_AUTH_TOKEN", ""))
-    twilio_auth_token_secret: str = field(
-        default_factory=lambda: _env("HERALD_TWILIO_AUTH_TOKEN_SECRET", "")
-    )
+    twilio_auth_token_secret: str = field(default_factory=lambda: _env("HERALD_TWILIO_AUTH_TOKEN_SECRET", ""))
     # How long a provider key read from Secrets Manager is reused before it is read again.
     secret_max_age_s: int = field(default_factory=lambda: int(_env("HERALD_SECRET_MAX_AGE_S", "300")))
 

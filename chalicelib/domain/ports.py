@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Protocol
 
 from chalicelib.domain.models import (
@@ -169,3 +170,26 @@ class SmsSender(Protocol):
     def send(self, sms: OutgoingSms) -> SendResult:
         """Hand one SMS to the provider; raises Throttled, TransientFailure or PermanentFailure."""
         ...
+
+
+class MetricName(StrEnum):
+    """Business metrics (CloudWatch namespace Herald/<stage>); alarms watch PROVIDER_THROTTLES."""
+
+    MESSAGES_SENT = "MessagesSent"
+    MESSAGES_FAILED = "MessagesFailed"
+    MESSAGES_SKIPPED = "MessagesSkipped"
+    PROVIDER_THROTTLES = "ProviderThrottles"
+    WEBHOOK_EVENTS = "WebhookEvents"
+
+
+class Metrics(Protocol):
+    """Counts what happened, for dashboards and alarms; never fails the work it reports on."""
+
+    def count(self, name: str, value: int = 1, dimensions: Mapping[str, str] | None = None) -> None: ...
+
+
+class DiscardMetrics:
+    """Metrics for callers that do not report any (unit tests, scripts)."""
+
+    def count(self, name: str, value: int = 1, dimensions: Mapping[str, str] | None = None) -> None:
+        return None
