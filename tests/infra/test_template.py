@@ -20,6 +20,16 @@ pytestmark = pytest.mark.infra
 
 SQS_MAX_VISIBILITY_S = 43200
 DLQ_RETENTION_S = 14 * 24 * 3600
+CHECKOV_ARGS = [
+    str(CHECKOV),
+    "--skip-download",
+    "--quiet",
+    "--compact",
+    "-o",
+    "json",
+    "--framework",
+    "cloudformation",
+]
 
 # The key schema the adapters rely on (other tables may be added; these must not change).
 TABLE_KEYS = {
@@ -50,8 +60,7 @@ def test_package_passes_checkov_with_every_skip_justified(sam_path: Path, templa
     assert CHECKOV.exists(), "checkov is not installed: make tools"
     env = {**os.environ, "BC_SKIP_MAPPING": "TRUE", "CKV_SKIP_PACKAGE_UPDATE_CHECK": "true"}
     result = subprocess.run(
-        [str(CHECKOV), "--skip-download", "--quiet", "--compact", "-o", "json"]
-        + ["--framework", "cloudformation", "-f", str(sam_path)],
+        [*CHECKOV_ARGS, "-f", str(sam_path)],
         capture_output=True,
         text=True,
         timeout=300,
