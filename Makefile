@@ -82,7 +82,8 @@ test: venv tools lint ## lint, then every test (the infra tests package the app,
 
 package: venv tools ## write the deployable template for STAGE (default dev) to build/<stage>/sam.json; cfn-lint + checkov it
 	rm -rf $(BUILD_DIR)
-	$(VENV)/bin/chalice package --stage $(STAGE) --merge-template infra/template.json $(BUILD_DIR)
+	@# app.py attaches the Cognito authorizer to admin routes when it is imported in cognito mode.
+	HERALD_AUTH_MODE=cognito $(VENV)/bin/chalice package --stage $(STAGE) --merge-template infra/template.json $(BUILD_DIR)
 	$(VENV)/bin/cfn-lint $(BUILD_DIR)/sam.json
 	$(CHECKOV_RUN) --quiet --compact --framework cloudformation -f $(BUILD_DIR)/sam.json
 

@@ -39,7 +39,6 @@ DEFAULT_MOTO_PORT = 5555
 DEFAULT_HTTP_PORT = 8000
 LOCAL_REGION = "us-east-1"
 CHALICE_STAGE = "dev"
-LOCAL_SETTINGS = {"HERALD_AUTH_MODE": "dev", "HERALD_TRACING": "false", "HERALD_METRICS": "log"}
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -211,9 +210,6 @@ class EmbeddedStack:
             "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS": None,
         }
         env.update({k: None for k in os.environ if k.startswith("AWS_ENDPOINT_URL_")})
-        # .chalice/config.json describes deployed stages; locally the app verifies dev tokens
-        # itself, sends no traces and logs its metrics instead of printing EMF.
-        env.update(LOCAL_SETTINGS)
         if self.stage is not None:
             env["HERALD_STAGE"] = self.stage
         # Like `chalice local`: the stage's environment_variables from .chalice/config.json,

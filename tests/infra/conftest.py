@@ -41,7 +41,7 @@ def package(stage: str, workdir: Path) -> Path:
     (project / "requirements.txt").write_text("")
     out = project / "out"
     env = {k: v for k, v in os.environ.items() if not k.startswith("HERALD_")}
-    env["AWS_DEFAULT_REGION"] = "us-east-1"
+    env.update(AWS_DEFAULT_REGION="us-east-1", HERALD_AUTH_MODE="cognito")  # as `make package` does
     result = subprocess.run(
         [tool("chalice"), "package", "--stage", stage, "--merge-template", "infra/template.json", str(out)],
         cwd=project,

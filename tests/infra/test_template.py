@@ -188,12 +188,15 @@ def test_every_function_runs_python313_traced_with_its_own_role(template: dict[s
         props = function["Properties"]
         assert props["Runtime"] == "python3.13", function_id
         assert props["Tracing"] == "Active", function_id
-        env = props["Environment"]["Variables"]
-        assert env["HERALD_AUTH_MODE"] == "cognito", f"{function_id} would accept dev tokens"
-        assert env["HERALD_METRICS"] == "emf", function_id
+        own_env = props["Environment"]["Variables"]
+        # SAM lets a function's own variables win over Globals: none may shadow the deployed modes.
+        assert not {"HERALD_AUTH_MODE", "HERALD_METRICS", "HERALD_TRACING"} & set(own_env), function_id
+        assert own_env["POWERTOOLS_SERVICE_NAME"] == "herald", function_id
         roles.append(props["Role"]["Fn::GetAtt"][0])
     assert len(roles) == len(set(roles)), "functions share a role: least privilege is per function"
     global_env = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert global_env["HERALD_AUTH_MODE"] == "cognito", "deployed functions must refuse dev tokens"
+    assert (global_env["HERALD_METRICS"], global_env["HERALD_TRACING"]) == ("emf", "true")
     assert global_env["HERALD_STAGE"] == {"Ref": "Stage"}
     assert global_env["POWERTOOLS_METRICS_NAMESPACE"] == {"Fn::Sub": "Herald/${Stage}"}
 
