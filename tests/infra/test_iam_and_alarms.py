@@ -184,18 +184,20 @@ def _alarms(template: dict[str, Any]) -> list[dict[str, Any]]:
     return [a["Properties"] for a in of_type(template, "AWS::CloudWatch::Alarm").values()]
 
 
-def _watching(template: dict[str, Any], metric: str, dimension: str, value: Any) -> list[dict[str, Any]]:
-    return [
+def _alarm_on(template: dict[str, Any], metric: str, dimension: str, value: Any) -> dict[str, Any]:
+    found = [
         a
         for a in _alarms(template)
         if a["MetricName"] == metric and {"Name": dimension, "Value": value} in a.get("Dimensions", [])
     ]
+    assert len(found) == 1, f"expected one {metric} alarm for {dimension}={value}, found {len(found)}"
+    return found[0]
 
 
 def test_every_dead_letter_queue_alarms_on_any_message(template: dict[str, Any]) -> None:
     _, dlqs = queue_ids(template)
     for dlq in dlqs:
-        (alarm,) = _watching(
+        alarm = _alarm_on(
             template, "ApproximateNumberOfMessagesVisible", "QueueName", {"Fn::GetAtt": [dlq, "QueueName"]}
         )
         assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (0, "GreaterThanThreshold"), dlq
@@ -204,7 +206,7 @@ def test_every_dead_letter_queue_alarms_on_any_message(template: dict[str, Any])
 def test_every_work_queue_alarms_on_the_age_of_its_oldest_message(template: dict[str, Any]) -> None:
     work, _ = queue_ids(template)
     for queue in work:
-        (alarm,) = _watching(
+        alarm = _alarm_on(
             template, "ApproximateAgeOfOldestMessage", "QueueName", {"Fn::GetAtt": [queue, "QueueName"]}
         )
         assert alarm["Threshold"] == {"Ref": "QueueAgeAlarmSeconds"}, queue
@@ -213,14 +215,14 @@ def test_every_work_queue_alarms_on_the_age_of_its_oldest_message(template: dict
 def test_every_function_alarms_on_errors_and_throttles(template: dict[str, Any]) -> None:
     for function_id in functions(template):
         for metric in ("Errors", "Throttles"):
-            (alarm,) = _watching(template, metric, "FunctionName", {"Ref": function_id})
+            alarm = _alarm_on(template, metric, "FunctionName", {"Ref": function_id})
             assert alarm["Namespace"] == "AWS/Lambda", function_id
 
 
 def test_provider_throttles_alarm_watches_the_metric_the_sender_emits(template: dict[str, Any]) -> None:
     config = json.loads((ROOT / ".chalice" / "config.json").read_text())
     service = config["environment_variables"]["POWERTOOLS_SERVICE_NAME"]
-    (alarm,) = _watching(template, MetricName.PROVIDER_THROTTLES, "service", service)
+    alarm = _alarm_on(template, MetricName.PROVIDER_THROTTLES, "service", service)
     namespace = template["Globals"]["Function"]["Environment"]["Variables"]["POWERTOOLS_METRICS_NAMESPACE"]
     assert alarm["Namespace"] == namespace
 
