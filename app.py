@@ -7,7 +7,7 @@ from chalicelib.api import accounts, communications, meta
 from chalicelib.settings import get_settings
 
 settings = get_settings()
-app = Chalice(app_name="herald")
+app = Chalice(app_name="herald", configure_logs=False)
 app.api.binary_types = []  # CSV bodies arrive as text
 app.register_middleware(observability.middleware, "all")
 app.register_blueprint(meta.bp)

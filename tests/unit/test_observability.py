@@ -67,6 +67,34 @@ def test_an_http_request_logs_json_with_the_gateway_request_id(
     assert line["function_name"] == "herald-dev-SendWorker-abc123"
 
 
+def test_logs_stay_json_once_the_app_has_served_a_request(on_lambda: io.StringIO) -> None:
+    # On Lambda the Chalice app handles the first request before any middleware logs.
+    from chalice.local import LambdaContext
+
+    from app import app
+
+    event = {
+        "resource": "/health",
+        "path": "/health",
+        "httpMethod": "GET",
+        "headers": {},
+        "multiValueHeaders": {},
+        "queryStringParameters": None,
+        "multiValueQueryStringParameters": None,
+        "pathParameters": None,
+        "stageVariables": None,
+        "requestContext": {"resourcePath": "/health", "httpMethod": "GET", "requestId": "req-7"},
+        "body": None,
+        "isBase64Encoded": False,
+    }
+    assert app(event, LambdaContext("api_handler", memory_size=512))["statusCode"] == 200
+
+    observability.middleware(SimpleNamespace(context={"requestId": "req-8"}), lambda _: log.warning("after"))
+
+    (line,) = _json_lines(on_lambda.getvalue())
+    assert (line["message"], line["correlation_id"]) == ("after", "req-8")
+
+
 def test_each_sqs_record_logs_with_its_own_message_id(
     on_lambda: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
