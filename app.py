@@ -2,14 +2,15 @@
 
 from chalice import Chalice, Rate
 
-from chalicelib import workers
+from chalicelib import observability, workers
 from chalicelib.api import accounts, communications, meta
 from chalicelib.api import settings as settings_api
 from chalicelib.settings import get_settings
 
 settings = get_settings()
-app = Chalice(app_name="herald")
+app = Chalice(app_name="herald", configure_logs=False)
 app.api.binary_types = []  # CSV bodies arrive as text
+app.register_middleware(observability.middleware, "all")
 app.register_blueprint(meta.bp)
 app.register_blueprint(accounts.bp)
 app.register_blueprint(communications.bp)

@@ -38,6 +38,8 @@ class Settings:
     plan_queue: str = field(default_factory=lambda: _env("HERALD_PLAN_QUEUE", _resource("plan")))
     send_queue: str = field(default_factory=lambda: _env("HERALD_SEND_QUEUE", _resource("send")))
 
+    # "cognito" on deployed stages: API Gateway's Cognito authorizer verifies tokens, and dev
+    # tokens are refused. Read at import time too: it decides whether routes carry the authorizer.
     auth_mode: str = field(default_factory=lambda: _env("HERALD_AUTH_MODE", "dev"))
     dev_jwt_secret: str = field(default_factory=lambda: _env("HERALD_DEV_JWT_SECRET", "herald-dev-secret"))
 
@@ -73,6 +75,34 @@ class Settings:
     max_csv_bytes: int = field(
         default_factory=lambda: int(_env("HERALD_MAX_CSV_BYTES", str(6 * 1024 * 1024)))
     )
+
+    # Observability: Powertools reads POWERTOOLS_SERVICE_NAME / POWERTOOLS_METRICS_NAMESPACE too.
+    service_name: str = field(default_factory=lambda: _env("POWERTOOLS_SERVICE_NAME", "herald"))
+    metrics_namespace: str = field(default_factory=lambda: _env("POWERTOOLS_METRICS_NAMESPACE", "Herald"))
+    # "emf" prints CloudWatch embedded metrics to stdout (deployed); "log" logs them at DEBUG.
+    metrics_sink: str = field(default_factory=lambda: _env("HERALD_METRICS", "log"))
+    tracing: bool = field(default_factory=lambda: _env("HERALD_TRACING", "false").lower() == "true")
+
+    # Provider keys: the value itself (local, tests) or the Secrets Manager secret holding it
+    # (deployed: the template passes each secret's ARN). See wiring.Services.provider_key.
+    sendgrid_api_key: str = field(default_factory=lambda: _env("HERALD_SENDGRID_API_KEY", ""))
+    sendgrid_api_key_secret: str = field(default_factory=lambda: _env("HERALD_SENDGRID_API_KEY_SECRET", ""))
+    sendgrid_webhook_public_key: str = field(
+        default_factory=lambda: _env("HERALD_SENDGRID_WEBHOOK_PUBLIC_KEY", "")
+    )
+    sendgrid_webhook_public_key_secret: str = field(
+        default_factory=lambda: _env("HERALD_SENDGRID_WEBHOOK_PUBLIC_KEY_SECRET", "")
+    )
+    mailgun_api_key: str = field(default_factory=lambda: _env("HERALD_MAILGUN_API_KEY", ""))
+    mailgun_api_key_secret: str = field(default_factory=lambda: _env("HERALD_MAILGUN_API_KEY_SECRET", ""))
+    mailgun_signing_key: str = field(default_factory=lambda: _env("HERALD_MAILGUN_SIGNING_KEY", ""))
+    mailgun_signing_key_secret: str = field(
+        default_factory=lambda: _env("HERALD_MAILGUN_SIGNING_KEY_SECRET", "")
+    )
+    twilio_auth_token: str = field(default_factory=lambda: _env("HERALD_TWILIO_AUTH_TOKEN", ""))
+    twilio_auth_token_secret: str = field(default_factory=lambda: _env("HERALD_TWILIO_AUTH_TOKEN_SECRET", ""))
+    # How long a provider key read from Secrets Manager is reused before it is read again.
+    secret_max_age_s: int = field(default_factory=lambda: int(_env("HERALD_SECRET_MAX_AGE_S", "300")))
 
 
 @lru_cache(maxsize=1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -11,7 +12,7 @@ if TYPE_CHECKING:
     from chalicelib.domain.accounts import AccountService
     from chalicelib.domain.communications import CommunicationService
     from chalicelib.domain.operator_settings import OperatorSettings, SettingsService
-    from chalicelib.domain.ports import EmailSender, SmsSender
+    from chalicelib.domain.ports import EmailSender, Metrics, SmsSender
     from chalicelib.domain.scheduling import Scheduler
     from chalicelib.domain.sending import Planner, Sender
 
@@ -21,6 +22,7 @@ class Services:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self._secret_values: dict[str, tuple[float, str]] = {}
 
     def _client(self, service: str) -> Any:
         import boto3
@@ -36,6 +38,45 @@ class Services:
     @cached_property
     def sqs(self) -> Any:
         return self._client("sqs")
+
+    @cached_property
+    def secretsmanager(self) -> Any:
+        return self._client("secretsmanager")
+
+    def provider_key(self, name: str) -> str:
+        """A provider key setting (e.g. "sendgrid_webhook_public_key"): its own value when set (local,
+        tests), else the Secrets Manager secret named by its `<name>_secret` setting (deployed).
+
+        Secret values are reused for `secret_max_age_s`, so a rotated key is picked up within that
+        time without a redeploy. A secret the stack created but nobody filled in yet reads as "".
+        """
+        value: str = getattr(self.settings, name)
+        secret_id: str = getattr(self.settings, f"{name}_secret")
+        if value or not secret_id:
+            return value
+        now = time.monotonic()
+        cached = self._secret_values.get(secret_id)
+        if cached is not None and now - cached[0] < self.settings.secret_max_age_s:
+            return cached[1]
+        from botocore.exceptions import ClientError
+
+        try:
+            value = str(self.secretsmanager.get_secret_value(SecretId=secret_id).get("SecretString", ""))
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+                raise
+            value = ""
+        self._secret_values[secret_id] = (now, value)
+        return value
+
+    @cached_property
+    def metrics(self) -> Metrics:
+        from chalicelib.adapters.metrics import EmfMetrics
+
+        s = self.settings
+        return EmfMetrics(
+            s.metrics_namespace, s.service_name, write=print if s.metrics_sink == "emf" else None
+        )
 
     @cached_property
     def directory(self) -> Any:
@@ -178,6 +219,7 @@ class Services:
             email_sender=lambda: self.email_sender,
             sms_sender=lambda: self.sms_sender,
             identity=lambda: self.operator_settings.current().identity,
+            metrics=self.metrics,
         )
 
 

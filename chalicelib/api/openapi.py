@@ -98,12 +98,11 @@ QUERY_PARAMETERS: dict[str, list[str]] = {
     "/settings/audit": ["cursor", "limit"],
 }
 
-PUBLIC = {"/health", "/openapi.json"}
-
 
 @lru_cache(maxsize=1)
 def document() -> dict[str, Any]:
     from chalicelib.api import schemas
+    from chalicelib.api.auth import is_public_path
 
     components: dict[str, Any] = {
         "Error": {
@@ -140,7 +139,7 @@ def document() -> dict[str, Any]:
                 if method == "get"
             ],
         }
-        if path not in PUBLIC:
+        if not is_public_path(path):
             operation["security"] = [{"bearer": []}]
         if body == "csv":
             operation["requestBody"] = {

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol
 
 from chalicelib.domain.models import (
@@ -209,3 +210,26 @@ class SettingsStore(Protocol):
     def put(self, settings: OperatorSettings, expected_version: int) -> bool:
         """Save `settings` if the stored version is still `expected_version` (0: none stored yet)."""
         ...
+
+
+class MetricName(StrEnum):
+    """Business metrics (CloudWatch namespace Herald/<stage>); alarms watch PROVIDER_THROTTLES."""
+
+    MESSAGES_SENT = "MessagesSent"
+    MESSAGES_FAILED = "MessagesFailed"
+    MESSAGES_SKIPPED = "MessagesSkipped"
+    PROVIDER_THROTTLES = "ProviderThrottles"
+    WEBHOOK_EVENTS = "WebhookEvents"
+
+
+class Metrics(Protocol):
+    """Counts what happened, for dashboards and alarms; never fails the work it reports on."""
+
+    def count(self, name: str, value: int = 1, dimensions: Mapping[str, str] | None = None) -> None: ...
+
+
+class DiscardMetrics:
+    """Metrics for callers that do not report any (unit tests, scripts)."""
+
+    def count(self, name: str, value: int = 1, dimensions: Mapping[str, str] | None = None) -> None:
+        return None

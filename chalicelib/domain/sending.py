@@ -29,8 +29,11 @@ from chalicelib.domain.ports import (
     AccountDirectory,
     AudienceStore,
     CommunicationStore,
+    DiscardMetrics,
     EmailSender,
     MessageStore,
+    MetricName,
+    Metrics,
     PlannedAccount,
     SendLedger,
     SendTask,
@@ -134,6 +137,13 @@ class _TaskTally:
             self.counts.setdefault(channel, Counts()).total -= 1
 
 
+REPORTED_OUTCOMES = {
+    MessageStatus.SENT: MetricName.MESSAGES_SENT,
+    MessageStatus.SEND_FAILED: MetricName.MESSAGES_FAILED,
+    MessageStatus.SKIPPED: MetricName.MESSAGES_SKIPPED,
+}
+
+
 @dataclass
 class Sender:
     """Sends the messages of one task: fresh account data, language choice, rendering, provider, record."""
@@ -148,6 +158,7 @@ class Sender:
     # The operator's From / Reply-To / SMS sender, from a short-lived cache of the settings;
     # None leaves each provider adapter's configured sender.
     identity: Callable[[], SenderIdentity] | None = None
+    metrics: Metrics = field(default_factory=DiscardMetrics)
 
     def send(self, task: SendTask) -> None:
         communication = self.communications.get(task.comm_id)
@@ -170,6 +181,17 @@ class Sender:
                 records.append(record)
         self.messages.put_many(records)
         finish_if_done(self.communications, self.ledger.complete_task(task, TaskOutcome(tally.counts)))
+        self._report(records)
+
+    def _report(self, records: Sequence[Message]) -> None:
+        """One count per (outcome, channel) per task, not one per message."""
+        outcomes = Counter(
+            (REPORTED_OUTCOMES[record.status], record.channel)
+            for record in records
+            if record.status in REPORTED_OUTCOMES
+        )
+        for (name, channel), value in sorted(outcomes.items()):
+            self.metrics.count(name, value, {"channel": str(channel)})
 
     def _message(
         self,
@@ -237,6 +259,7 @@ class Sender:
             # Only a throttle proves the provider did not take the message; a timeout or 5xx
             # might have, so those are never resent blindly.
             except Throttled as failure:
+                self.metrics.count(MetricName.PROVIDER_THROTTLES)
                 if remaining == 0:
                     reason = f"{failure.reason} (gave up after {self.retry.attempts} attempts)"
                     raise PermanentFailure(reason) from failure

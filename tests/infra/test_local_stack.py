@@ -19,7 +19,12 @@ import pytest
 from moto import mock_aws
 
 from chalicelib.local.pollers import Consumer, QueuePoller, failed_ids
-from chalicelib.local.resources import create_resources_with_clients, load_template, local_template
+from chalicelib.local.resources import (
+    LOCAL_RESOURCE_TYPES,
+    create_resources_with_clients,
+    load_template,
+    local_template,
+)
 from chalicelib.local.stack import free_port
 from chalicelib.local.ticker import ScheduledFunction, ScheduleTicker, scheduled_functions_from_app
 from chalicelib.local.tokens import VIEWER, mint_dev_token, mint_for_name
@@ -59,15 +64,17 @@ def test_local_resources_are_the_templates_tables_and_queues(aws: None) -> None:
     ddb = boto3.client("dynamodb")
     for resource in local_template()["Resources"].values():
         props = resource["Properties"]
-        name = props.get("TableName", props.get("QueueName"))["Fn::Sub"].replace("${Stage}", "dev")
         if resource["Type"] == "AWS::DynamoDB::Table":
-            table = ddb.describe_table(TableName=name)["Table"]
+            table = ddb.describe_table(TableName=props["TableName"]["Fn::Sub"].replace("${Stage}", "dev"))[
+                "Table"
+            ]
             assert table["KeySchema"] == props["KeySchema"]
             described = {g["IndexName"]: g["KeySchema"] for g in table.get("GlobalSecondaryIndexes", [])}
             assert described == {
                 g["IndexName"]: g["KeySchema"] for g in props.get("GlobalSecondaryIndexes", [])
             }
-        else:
+        elif resource["Type"] == "AWS::SQS::Queue":
+            name = props["QueueName"]["Fn::Sub"].replace("${Stage}", "dev")
             attrs = boto3.client("sqs").get_queue_attributes(
                 QueueUrl=_queue_url(name), AttributeNames=["All"]
             )
@@ -88,8 +95,9 @@ def test_creating_resources_twice_is_harmless(aws: None) -> None:
 @pytest.mark.infra
 def test_local_template_keeps_only_standalone_resources() -> None:
     kept = local_template()["Resources"]
-    assert {r["Type"] for r in kept.values()} == {"AWS::DynamoDB::Table", "AWS::SQS::Queue"}
+    assert {r["Type"] for r in kept.values()} <= LOCAL_RESOURCE_TYPES
     assert set(kept) < set(load_template()["Resources"])
+    assert local_template()["Conditions"] == load_template()["Conditions"]
 
 
 # -- pollers ---------------------------------------------------------------------------------
