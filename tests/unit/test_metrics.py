@@ -46,7 +46,7 @@ def _send(
     make_draft: DraftMaker, service: CommunicationService, admin: Admin, account_ids: list[str]
 ) -> None:
     draft = make_draft(channels=[Channel.EMAIL, Channel.SMS])
-    service.set_audience_csv(draft.comm_id, "account_id\n" + "\n".join(account_ids) + "\n")
+    service.set_audience_csv(draft.comm_id, "account_id\n" + "\n".join(account_ids) + "\n", by=admin)
     service.send(draft.comm_id, by=admin)
 
 
