@@ -3,7 +3,7 @@
 from chalice import Chalice
 
 from chalicelib import workers
-from chalicelib.api import accounts, communications, meta
+from chalicelib.api import accounts, communications, meta, ui
 from chalicelib.settings import get_settings
 
 settings = get_settings()
@@ -12,6 +12,7 @@ app.api.binary_types = []  # CSV bodies arrive as text
 app.register_blueprint(meta.bp)
 app.register_blueprint(accounts.bp)
 app.register_blueprint(communications.bp)
+app.register_blueprint(ui.bp)
 
 
 @app.on_sqs_message(queue=settings.plan_queue, batch_size=1)

@@ -119,6 +119,13 @@ class CommunicationCreate(CommunicationPatch):
     default_language: LanguageTag
 
 
+class DevTokenRequest(_Body):
+    """Who to sign in as on a local stack (POST /ui/dev-token)."""
+
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+    role: Literal["admin", "viewer", "none"] = "admin"
+
+
 def validated[M: BaseModel](model: type[M], body: dict[str, Any], strict: bool = True) -> M:
     """The body as `model`, or a 422 listing every field that is wrong."""
     try:
