@@ -44,7 +44,7 @@ async function errorFrom(response) {
   return new ApiError(response.status, response.status === 404 ? "not_found" : "error", text, []);
 }
 
-export async function request(method, path, { query, json, body, contentType, accept } = {}) {
+export async function request(method, path, { query, json, body, contentType, accept, keepalive } = {}) {
   const headers = { Accept: accept || "application/json" };
   const token = currentToken();
   if (token) headers.Authorization = `Bearer ${token}`;
@@ -57,7 +57,8 @@ export async function request(method, path, { query, json, body, contentType, ac
   }
   let response;
   try {
-    response = await fetch(apiUrl(path, query), { method, headers, body: payload });
+    // keepalive lets a last autosave finish while the page unloads.
+    response = await fetch(apiUrl(path, query), { method, headers, body: payload, keepalive: !!keepalive });
   } catch (cause) {
     throw new ApiError(0, "network", "Herald could not be reached; check your connection and try again.", []);
   }
@@ -130,7 +131,7 @@ export const api = {
   listCommunications: (query) => request("GET", "/communications", { query }),
   getCommunication: (id) => request("GET", comm(id)),
   createCommunication: (json) => request("POST", "/communications", { json }),
-  patchCommunication: (id, json) => request("PATCH", comm(id), { json }),
+  patchCommunication: (id, json, options) => request("PATCH", comm(id), { json, ...options }),
   deleteCommunication: (id) => request("DELETE", comm(id)),
   putAudienceCsv: (id, file) => request("PUT", `${comm(id)}/audience`, { body: file, contentType: "text/csv" }),
   putAudienceFilter: (id, filter) => request("PUT", `${comm(id)}/audience`, { json: { filter } }),

@@ -118,8 +118,7 @@ function Forbidden({ person, onSignOut }) {
         <div class="forbidden-icon" aria-hidden="true">🔒</div>
         <h1>You need the Mass Communications permission</h1>
         <p>
-          You are signed in as <strong>${person.name || "an unnamed user"}</strong>, but your account does not have the
-          <strong>Admin › Mass Communications</strong> permission, so Herald can't show or send communications for you.
+          You are signed in as${" "}<strong>${person.name || "an unnamed user"}</strong>, but your account does not have the${" "}<strong>Admin › Mass Communications</strong> permission, so Herald can't show or send communications for you.
         </p>
         <p class="muted">Ask an administrator of your organization to grant it, then sign in again.</p>
         <button class="button" type="button" onClick=${onSignOut}>Sign in as someone else</button>

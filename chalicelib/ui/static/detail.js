@@ -54,8 +54,7 @@ const ACTIONS = {
     done: "Cancelled.",
     confirm: {
       title: "Cancel this communication?",
-      body: html`<p>Messages not yet sent will not be sent. Messages already handed to a provider still arrive.
-        <strong>This cannot be undone.</strong></p>`,
+      body: html`<p>Messages not yet sent will not be sent. Messages already handed to a provider still arrive.${" "}<strong>This cannot be undone.</strong></p>`,
       label: "Cancel communication",
     },
   },
@@ -417,8 +416,7 @@ export function Detail({ id, params, canWrite }) {
         <a href="#/" class="back">← Mass communications</a>
         <h1 class="title-row">${comm.name} <${StatusBadge} status=${comm.status} /></h1>
         <p class="muted">
-          ${comm.started_at ? html`Started <${When} iso=${comm.started_at} /> by ${personName(comm.sent_by)}` : "Not sent yet"}
-          · ${comm.channels.map((c) => CHANNELS[c]).join(" and ")} · ${number(comm.audience?.accepted || 0)} accounts
+          ${comm.started_at ? html`Started <${When} iso=${comm.started_at} /> by ${personName(comm.sent_by)}` : "Not sent yet"}${" · "}${comm.channels.map((c) => CHANNELS[c]).join(" and ")} · ${number(comm.audience?.accepted || 0)} accounts
         </p>
       </div>
       <${Actions} comm=${comm} canWrite=${canWrite} onChanged=${loaded.reload} />

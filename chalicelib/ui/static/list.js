@@ -207,8 +207,7 @@ export function CommunicationList({ params, canWrite }) {
             <p><strong>${pending.item.name}</strong></p>
             ${pending.action === "delete"
               ? html`<p>The draft, its audience and its message are deleted. This cannot be undone.</p>`
-              : html`<p>Messages not yet sent will not be sent. Messages already handed to a provider still arrive.
-                  <strong>This cannot be undone.</strong></p>`}`
+              : html`<p>Messages not yet sent will not be sent. Messages already handed to a provider still arrive.${" "}<strong>This cannot be undone.</strong></p>`}`
         : null}
       onConfirm=${confirm}
       onCancel=${() => { setPending(null); setActionError(null); }}

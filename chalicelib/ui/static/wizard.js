@@ -163,7 +163,31 @@ export function Wizard({ id: initialId, params, canWrite }) {
     window.scrollTo(0, 0);
   };
 
-  useEffect(() => () => clearTimeout(timer.current), []);
+  // Leaving the wizard (another screen, a reload, a closed tab) saves what the debounce still holds.
+  useEffect(() => {
+    const flush = () => {
+      if (!dirty.current || !idRef.current || !latest.current.name.trim()) return;
+      clearTimeout(timer.current);
+      dirty.current = false;
+      const d = latest.current;
+      api.patchCommunication(
+        idRef.current,
+        {
+          name: d.name.trim(),
+          channels: d.channels,
+          default_language: d.default_language,
+          content: savableContent(d.content, d.languages),
+          wizard_step: stepRef.current,
+        },
+        { keepalive: true },
+      ).catch(() => {});
+    };
+    window.addEventListener("pagehide", flush);
+    return () => {
+      window.removeEventListener("pagehide", flush);
+      flush();
+    };
+  }, []);
 
   if (!canWrite) {
     return html`<${Banner} tone="warning" title="Read-only access.">Viewers can look at communications but not create or change them.</${Banner}>`;
@@ -323,8 +347,7 @@ function RecipientsStep({ comm, ensureSaved, hasName, onAudience, onNext }) {
         ? html`
             <p class="muted">
               A CSV with one account UUID per line, under a header such as <code>account_id</code>. Other columns are ignored,
-              so an accounts export uploads as it is.
-              <button type="button" class="link" onClick=${downloadTemplate}>Download a blank template</button>
+              so an accounts export uploads as it is.${" "}<button type="button" class="link" onClick=${downloadTemplate}>Download a blank template</button>
             </p>
             <label
               class=${`dropzone ${dragging ? "dropzone-over" : ""}`}
@@ -547,9 +570,7 @@ function MessageStep({ id, draft, change, ensureSaved, onBack, onNext }) {
                   <textarea name="sms" rows="5" maxlength="1600" value=${current.body} onInput=${(e) => setField("body", e.target.value)}></textarea>
                 </label>
                 <p class="sms-meter" data-testid="sms-meter" aria-live="polite">
-                  <span class="num">${number(sms.characters)}</span> characters ·
-                  <span class="num">${number(sms.segments)}</span> ${sms.segments === 1 ? "segment" : "segments"} · ${sms.encoding}
-                  <span class="muted">(${sms.perSegment} per segment, before placeholders are filled in)</span>
+                  <span class="num">${number(sms.characters)}</span> characters · <span class="num">${number(sms.segments)}</span>${" "}${sms.segments === 1 ? "segment" : "segments"} · ${sms.encoding}${" "}<span class="muted">(${sms.perSegment} per segment, before placeholders are filled in)</span>
                 </p>
               `}
           <p class="muted small">Placeholders: ${PLACEHOLDERS.map((p) => html`<code>{{ ${p} }}</code> `)}</p>
@@ -820,8 +841,7 @@ function ReviewStep({ id, comm, draft, ensureSaved, onBack }) {
       tone="primary"
       title="Send this communication now?"
       confirmLabel="Send now"
-      body=${html`<p><strong>${draft.name}</strong> goes to <strong>${number(accepted)}</strong> accounts by
-        ${draft.channels.map((c) => CHANNELS[c]).join(" and ")}. Once sent, messages can't be recalled.</p>`}
+      body=${html`<p><strong>${draft.name}</strong> goes to <strong>${number(accepted)}</strong> accounts by ${draft.channels.map((c) => CHANNELS[c]).join(" and ")}. Once sent, messages can't be recalled.</p>`}
       onConfirm=${sendNow}
       onCancel=${() => setConfirming(false)}
     />
