@@ -34,6 +34,7 @@ class Cohort:
     alan: str  # en, email only
     grace: str  # en, prefers SMS but has no phone: skipped (no_phone)
     broken: str  # en, an address SES refuses ("Missing domain"): could not be sent
+    segment: str  # shared by these four accounts only
 
     @property
     def ids(self) -> list[str]:
@@ -76,7 +77,7 @@ def seed_cohort(stack: Any, service_area: str = "North") -> Cohort:
         )
         assert response.status_code in (200, 201), response.text
         ids[key] = account_id
-    return Cohort(**ids)
+    return Cohort(**ids, segment=tag)
 
 
 def create_draft(stack: Any, name: str, account_ids: list[str] | None = None, **fields: Any) -> dict[str, Any]:
