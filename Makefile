@@ -12,10 +12,13 @@ BUILD_DIR   := build/package
 NAME        ?= Ada Lovelace
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: help venv run demo token lint fmt test package clean clean-venv
+CHROMIUM    := /usr/bin/chromium
+UI_DIST     := build/ui
+
+.PHONY: help venv run demo token lint fmt test package clean clean-venv browser-deps vendor-ui screenshots ui-dist
 
 help: ## list targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
 venv: $(STAMP) ## build .venv (Python 3.13) with requirements-dev.txt
 
@@ -57,8 +60,26 @@ fmt: venv ## format and autofix
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-test: venv lint ## lint, then every test (the infra tests package the app and run cfn-lint)
+test: venv lint browser-deps ## lint, then every test (the infra tests package the app and run cfn-lint)
 	$(PY) -m pytest
+
+# The browser tests drive Debian's Chromium through Playwright (never Playwright's own download).
+browser-deps: ## install Debian's chromium for the browser tests, unless it is there already
+	@if [ -x $(CHROMIUM) ]; then echo "chromium: $$($(CHROMIUM) --version 2>/dev/null | head -1)"; \
+	else \
+	  if [ "$$(id -u)" != 0 ]; then echo "error: $(CHROMIUM) is missing; as root: apt-get install -y chromium" >&2; exit 1; fi; \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+	fi
+
+screenshots: venv browser-deps ## run the browser tests and save each screen under docs/screenshots/
+	HERALD_SCREENSHOTS=1 $(PY) -m pytest -q -m browser tests/e2e
+
+vendor-ui: venv ## re-fetch the admin app's pinned JS libraries from the npm registry (needs npm)
+	$(PY) tools/vendor_ui.py
+
+ui-dist: venv ## the admin app as static files for S3/CloudFront: make ui-dist API_BASE=https://… [COGNITO_DOMAIN=… COGNITO_CLIENT_ID=…]
+	$(PY) tools/ui_dist.py --out $(UI_DIST) --api-base "$(API_BASE)" \
+	  --cognito-domain "$(COGNITO_DOMAIN)" --cognito-client-id "$(COGNITO_CLIENT_ID)"
 
 package: venv ## chalice package merged with infra/template.json into build/package, then cfn-lint it
 	rm -rf $(BUILD_DIR)

@@ -74,7 +74,9 @@ def main() -> int:
                 code = member_text(tarball, file.source)
             # The source maps are not vendored; a dangling reference would only produce 404s.
             code = "".join(
-                line for line in code.splitlines(keepends=True) if not line.startswith("//# sourceMappingURL=")
+                line
+                for line in code.splitlines(keepends=True)
+                if not line.startswith("//# sourceMappingURL=")
             )
             (VENDOR_DIR / file.target).write_text(header(file, license_text) + code, encoding="utf-8")
             print(f"vendored {file.package}@{file.version} {file.source} -> {file.target}")

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from chalice import Blueprint, Response
 from chalice.app import Request
@@ -73,7 +74,7 @@ def _static_file(relative: str) -> StaticFile:
 
 def _serve(relative: str) -> Response:
     static = _static_file(relative)
-    headers = {
+    headers: dict[str, str | list[str]] = {
         "Content-Type": static.content_type,
         "Cache-Control": static.cache_control,
         "ETag": static.etag,
@@ -82,7 +83,8 @@ def _serve(relative: str) -> Response:
     if relative == INDEX:
         headers["Content-Security-Policy"] = _content_security_policy(static.body)
         headers["Referrer-Policy"] = "no-referrer"
-    if_none_match = (_request().headers or {}).get("if-none-match", "")
+    request_headers: Any = _request().headers or {}
+    if_none_match = str(request_headers.get("if-none-match") or "")
     if static.etag in [tag.strip() for tag in if_none_match.split(",")]:
         return Response(body="", status_code=304, headers=headers)
     return Response(body=static.body, status_code=200, headers=headers)
@@ -96,7 +98,9 @@ def _content_security_policy(index_html: str) -> str:
     )
     settings = get_settings()
     # Presigned uploads go straight to S3 (moto on 127.0.0.1 locally); sign-in goes to Cognito.
-    connect = "'self' https:" + (" http://127.0.0.1:* http://localhost:*" if settings.auth_mode == "dev" else "")
+    connect = "'self' https:" + (
+        " http://127.0.0.1:* http://localhost:*" if settings.auth_mode == "dev" else ""
+    )
     return (
         f"default-src 'self'; script-src 'self' {hashes}; style-src 'self' 'unsafe-inline'; "
         f"img-src 'self' data: https:; connect-src {connect}; frame-src 'self'; "
@@ -141,7 +145,13 @@ def ui_config() -> Response:
             "client_id": settings.cognito_client_id,
             "scopes": "openid email profile",
         }
-    body = {"auth_mode": settings.auth_mode, "stage": settings.stage, "api_base": None, "cognito": cognito}
+    body = {
+        "auth_mode": settings.auth_mode,
+        "stage": settings.stage,
+        "api_base": None,  # the API is where this file came from
+        "dev_token": settings.auth_mode == "dev",  # POST /ui/dev-token answers
+        "cognito": cognito,
+    }
     return json_response(body, headers={"Cache-Control": "no-cache"})
 
 

@@ -127,9 +127,11 @@ class Screen:
         page.on("pageerror", lambda error: self.errors.append(f"page error: {error}"))
         page.on(
             "console",
-            lambda message: message.type == "error"
-            and not _expected_console_error(message.text)
-            and self.errors.append(f"console: {message.text}"),
+            lambda message: (
+                message.type == "error"
+                and not _expected_console_error(message.text)
+                and self.errors.append(f"console: {message.text}")
+            ),
         )
 
     def open(self, hash_path: str = "") -> None:
@@ -144,7 +146,9 @@ class Screen:
     def shoot(self, name: str, full_page: bool = True) -> None:
         """A screenshot: into docs/screenshots/ with HERALD_SCREENSHOTS=1 (make screenshots), else tmp."""
         # The top bar is sticky: from the top, a full-page shot shows it once; toasts would cover content.
-        self.page.evaluate("() => { window.scrollTo(0, 0); document.querySelector('.toasts')?.replaceChildren(); }")
+        self.page.evaluate(
+            "() => { window.scrollTo(0, 0); document.querySelector('.toasts')?.replaceChildren(); }"
+        )
         self.page.wait_for_timeout(150)  # let transitions settle
         self.page.screenshot(path=str(self.shots / f"{name}.png"), full_page=full_page)
 
@@ -158,7 +162,9 @@ def _expected_console_error(text: str) -> bool:
 def screen(chromium: Any, stack: RunningStack, tmp_path: Path) -> Iterator[Screen]:
     shots = SCREENSHOT_DIR if os.environ.get("HERALD_SCREENSHOTS") == "1" else tmp_path
     shots.mkdir(parents=True, exist_ok=True)
-    context = chromium.new_context(viewport={"width": 1280, "height": 800}, locale="en-US", accept_downloads=True)
+    context = chromium.new_context(
+        viewport={"width": 1280, "height": 800}, locale="en-US", accept_downloads=True
+    )
     context.set_default_timeout(15_000)
     page = context.new_page()
     current = Screen(page, stack.api_url, shots)

@@ -62,7 +62,11 @@ def test_an_admin_uploads_writes_a_bilingual_message_sends_and_follows_it(screen
     page.get_by_role("button", name="Add", exact=True).click()
     for language, subject, body in [
         ("en", "Maintenance tonight, {{ account.first_name }}", "Hello {{ account.first_name }}, 1-3 am."),
-        ("fr", "Maintenance ce soir, {{ account.first_name }}", "Bonjour {{ account.first_name }}, 1 h à 3 h."),
+        (
+            "fr",
+            "Maintenance ce soir, {{ account.first_name }}",
+            "Bonjour {{ account.first_name }}, 1 h à 3 h.",
+        ),
     ]:
         page.get_by_role("radiogroup", name="Channel to edit").get_by_text("Email").click()
         page.get_by_role("radiogroup", name="Language to edit").get_by_text(language, exact=True).click()
@@ -107,7 +111,9 @@ def test_an_admin_uploads_writes_a_bilingual_message_sends_and_follows_it(screen
     page.get_by_role("radiogroup", name="Channel").get_by_text("SMS").click()
     page.get_by_role("radiogroup", name="Language").get_by_text("French (fr)").click()
     expect(page.get_by_test_id("sms-content")).to_have_text("Bonjour {{ account.first_name }}, 1 h à 3 h.")
-    expect(page.get_by_test_id("delivery-date").locator("time")).to_have_attribute("title", re.compile(r"\d{4}"))
+    expect(page.get_by_test_id("delivery-date").locator("time")).to_have_attribute(
+        "title", re.compile(r"\d{4}")
+    )
 
     # AND the tabs answer to the keyboard
     page.get_by_role("tab", name="Overview").focus()

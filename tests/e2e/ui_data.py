@@ -80,8 +80,16 @@ def seed_cohort(stack: Any, service_area: str = "North") -> Cohort:
     return Cohort(**ids, segment=tag)
 
 
-def create_draft(stack: Any, name: str, account_ids: list[str] | None = None, **fields: Any) -> dict[str, Any]:
-    body = {"name": name, "channels": ["email", "sms"], "default_language": "en", "content": CONTENT, **fields}
+def create_draft(
+    stack: Any, name: str, account_ids: list[str] | None = None, **fields: Any
+) -> dict[str, Any]:
+    body = {
+        "name": name,
+        "channels": ["email", "sms"],
+        "default_language": "en",
+        "content": CONTENT,
+        **fields,
+    }
     created = stack.call("POST", "/communications", json=body)
     assert created.status_code == 201, created.text
     draft: dict[str, Any] = created.json()
@@ -100,7 +108,10 @@ def import_accounts(stack: Any, count: int) -> list[str]:
     """`count` email-only accounts in one CSV import; their ids."""
     ids = [str(uuid.uuid4()) for _ in range(count)]
     lines = ["account_id,first_name,last_name,email,language,channels"]
-    lines += [f"{account_id},Person,{i},person{i}.{account_id[:8]}@example.com,en,email" for i, account_id in enumerate(ids)]
+    lines += [
+        f"{account_id},Person,{i},person{i}.{account_id[:8]}@example.com,en,email"
+        for i, account_id in enumerate(ids)
+    ]
     response = stack.call(
         "POST", "/accounts/import", data="\n".join(lines) + "\n", headers={"Content-Type": "text/csv"}
     )

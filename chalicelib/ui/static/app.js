@@ -78,7 +78,8 @@ function SignIn({ config, notice }) {
         ${error ? html`<${Banner} error=${error} />` : null}
         ${dev
           ? html`
-              <p class="muted">This is a local stack: sign in as anyone with a development token.</p>
+              ${config.dev_token
+                ? html`<p class="muted">This is a local stack: sign in as anyone with a development token.</p>
               <form onSubmit=${mint} class="form">
                 <label>Your name<input name="name" value=${name} onInput=${(e) => setName(e.target.value)} required autocomplete="name" /></label>
                 <label>Access
@@ -89,8 +90,9 @@ function SignIn({ config, notice }) {
                   </select>
                 </label>
                 <button class="button button-primary" type="submit" disabled=${busy}>${busy ? "Signing in…" : "Sign in"}</button>
-              </form>
-              <details class="paste">
+              </form>`
+                : null}
+              <details class="paste" open=${!config.dev_token}>
                 <summary>Paste a token instead</summary>
                 <form onSubmit=${usePasted} class="form">
                   <label>Token (from <code>make token</code>)
