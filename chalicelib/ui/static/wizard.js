@@ -89,6 +89,10 @@ export function Wizard({ id: initialId, params, canWrite }) {
   const inflight = useRef(Promise.resolve());
 
   useEffect(() => {
+    if (params.step && STEPS.some((s) => s.id === params.step)) setStep(params.step);
+  }, [params.step]);
+
+  useEffect(() => {
     if (!initialId) return;
     api
       .getCommunication(initialId)
@@ -554,19 +558,19 @@ function MessageStep({ id, draft, change, ensureSaved, onBack, onNext }) {
         <div class="editor" data-testid=${`editor-${activeChannel}-${activeLanguage}`}>
           ${activeChannel === "email"
             ? html`
-                <label class="field">Subject (${languageName(activeLanguage)})
+                <label class="field"><span>Subject <span class="muted">· ${languageName(activeLanguage)}</span></span>
                   <input name="subject" value=${current.subject} maxlength="998" onInput=${(e) => setField("subject", e.target.value)} />
                 </label>
                 <label class="field">HTML body
                   <textarea name="html" rows="9" class="code" spellcheck="false" value=${current.html}
                     onInput=${(e) => setField("html", e.target.value)}></textarea>
                 </label>
-                <label class="field">Plain-text body <span class="muted">(for mail apps that don't show HTML)</span>
+                <label class="field"><span>Plain-text body <span class="muted">· for mail apps that don't show HTML</span></span>
                   <textarea name="text" rows="5" value=${current.text} onInput=${(e) => setField("text", e.target.value)}></textarea>
                 </label>
               `
             : html`
-                <label class="field">SMS text (${languageName(activeLanguage)})
+                <label class="field"><span>SMS text <span class="muted">· ${languageName(activeLanguage)}</span></span>
                   <textarea name="sms" rows="5" maxlength="1600" value=${current.body} onInput=${(e) => setField("body", e.target.value)}></textarea>
                 </label>
                 <p class="sms-meter" data-testid="sms-meter" aria-live="polite">
@@ -657,6 +661,10 @@ function PreviewPanel({ id, draft, channel, ensureSaved }) {
       <label class="field">For account
         <input list="preview-accounts" value=${accountId} placeholder="Account UUID" spellcheck="false"
           onChange=${(e) => setAccountId(e.target.value)} data-testid="preview-account" />
+        ${(() => {
+          const chosen = accounts.find((a) => a.account_id === accountId.trim());
+          return chosen ? html`<span class="muted small">${chosen.first_name} ${chosen.last_name} · ${chosen.language} · ${chosen.channels.join(", ")}</span>` : null;
+        })()}
         <datalist id="preview-accounts">
           ${accounts.map((a) => html`<option value=${a.account_id}>${a.first_name} ${a.last_name} · ${a.language}</option>`)}
         </datalist>
