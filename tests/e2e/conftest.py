@@ -95,6 +95,7 @@ CHROMIUM_FLAGS = [
     "--disable-sync",
 ]
 SCREENSHOT_DIR = PROJECT_DIR / "docs" / "screenshots"
+UI_TIMEOUT_MS = 20_000
 
 
 @pytest.fixture(scope="session")
@@ -102,8 +103,10 @@ def chromium(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """One browser per session; each test gets its own context (cookies, storage) from it."""
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing: run `make browser-deps` (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    # Two cores shared with other work: give assertions the same patience as actions.
+    expect.set_options(timeout=UI_TIMEOUT_MS)
     profile = tmp_path_factory.mktemp("chromium-profile")
     with sync_playwright() as playwright:
         # Playwright's own browser download is never used: Debian's chromium, with a fresh profile.
@@ -149,8 +152,18 @@ class Screen:
         self.page.evaluate(
             "() => { window.scrollTo(0, 0); document.querySelector('.toasts')?.replaceChildren(); }"
         )
-        self.page.wait_for_timeout(150)  # let transitions settle
-        self.page.screenshot(path=str(self.shots / f"{name}.png"), full_page=full_page)
+        viewport = self.page.viewport_size
+        if full_page and viewport:
+            # Chromium leaves sandboxed frames (the email bodies) blank in its own full-page capture,
+            # so grow the window to the page instead.
+            height = self.page.evaluate("() => document.documentElement.scrollHeight")
+            self.page.set_viewport_size(
+                {"width": viewport["width"], "height": max(height, viewport["height"])}
+            )
+        self.page.wait_for_timeout(300)  # let layout and frames settle
+        self.page.screenshot(path=str(self.shots / f"{name}.png"))
+        if viewport:
+            self.page.set_viewport_size(viewport)
 
 
 def _expected_console_error(text: str) -> bool:
@@ -165,7 +178,7 @@ def screen(chromium: Any, stack: RunningStack, tmp_path: Path) -> Iterator[Scree
     context = chromium.new_context(
         viewport={"width": 1280, "height": 800}, locale="en-US", accept_downloads=True
     )
-    context.set_default_timeout(15_000)
+    context.set_default_timeout(UI_TIMEOUT_MS)
     page = context.new_page()
     current = Screen(page, stack.api_url, shots)
     try:

@@ -422,7 +422,8 @@ export function Detail({ id, params, canWrite }) {
       <${Actions} comm=${comm} canWrite=${canWrite} onChanged=${loaded.reload} />
     </div>
     ${comm.status === "FAILED"
-      ? html`<${Banner} tone="danger" title="Some messages could not be sent.">See the Send failures tab for who and why.</${Banner}>`
+      ? html`<${Banner} tone="danger" title="Some messages could not be sent.">
+          ${showFailures ? "See the Send failures tab for who and why." : "Filter the Account delivery status tab by Failed to see who and why."}</${Banner}>`
       : null}
     ${comm.status !== "DRAFT" ? html`<${SendProgress} counts=${comm.counts} status=${comm.status} />` : null}
     <${Tabs} tabs=${tabs} active=${activeTab} onChange=${selectTab} label="Communication" />
