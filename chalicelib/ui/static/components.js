@@ -216,13 +216,15 @@ export function usePolling(task, ms, active) {
 /** Load once (and again when `deps` change): { data, error, loading, reload, setData }. */
 export function useLoad(loader, deps) {
   const [state, setState] = useState({ data: null, error: null, loading: true });
+  const latest = useRef(0);
   const reload = useCallback(async () => {
+    const asked = ++latest.current;
     try {
       const data = await loader();
-      setState({ data, error: null, loading: false });
+      if (asked === latest.current) setState({ data, error: null, loading: false }); // else a newer answer is coming
       return data;
     } catch (error) {
-      setState((s) => ({ ...s, error, loading: false }));
+      if (asked === latest.current) setState((s) => ({ ...s, error, loading: false }));
       return null;
     }
   }, deps); // eslint-disable-line

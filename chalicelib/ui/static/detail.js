@@ -1,6 +1,6 @@
 // One communication: live progress, actions, and the Overview / Account delivery status / Send failures tabs.
 
-import { useEffect, useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 import { api, downloadBlob, has } from "./api.js";
 import {
   Banner,
@@ -235,8 +235,11 @@ function DeliveryStatus({ comm, live }) {
     cursor,
     limit: MESSAGES_PAGE,
   });
+  const latest = useRef(0);
   const loadFirst = async () => {
+    const asked = ++latest.current;
     const page = await api.listMessages(comm.id, query(null));
+    if (asked !== latest.current) return; // the filters changed meanwhile: a newer answer is coming
     setPages(page);
     setError(null);
     setLoading(false);
@@ -253,7 +256,9 @@ function DeliveryStatus({ comm, live }) {
 
   const more = async () => {
     try {
+      const asked = ++latest.current;
       const page = await api.listMessages(comm.id, query(pages.next_cursor));
+      if (asked !== latest.current) return;
       setPages({ items: [...pages.items, ...page.items], next_cursor: page.next_cursor });
     } catch (e) {
       setError(e);

@@ -1,6 +1,6 @@
 // The main list: every communication, newest first, with what can be done to each.
 
-import { useEffect, useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 import { api, has } from "./api.js";
 import {
   Banner,
@@ -81,8 +81,11 @@ export function CommunicationList({ params, canWrite }) {
   const [actionError, setActionError] = useState(null);
   const cursor = cursors[cursors.length - 1];
 
+  const latest = useRef(0);
   const load = async () => {
+    const asked = ++latest.current;
     const result = await api.listCommunications({ status, cursor, limit: PAGE_SIZE });
+    if (asked !== latest.current) return; // the filter or page changed meanwhile
     setPage(result);
     setError(null);
     setLoading(false);
