@@ -147,3 +147,26 @@ def test_readable_on_a_narrow_window_without_sideways_scrolling(screen, stack):
     overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 0, f"the page scrolls sideways by {overflow}px"
     screen.shoot("12-list-narrow", full_page=False)
+
+
+def test_the_row_menu_works_from_the_keyboard(screen, stack):
+    draft = create_draft(stack, f"Keyboard {uuid.uuid4().hex[:4]}")
+    screen.sign_in()
+    page = screen.page
+    menu_button = page.get_by_role("button", name=f"Actions for {draft['name']}")
+    menu_button.focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("menuitem", name="View")).to_be_focused()
+    page.keyboard.press("ArrowDown")
+    expect(page.get_by_role("menuitem", name="Edit")).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(page.get_by_role("menu")).to_have_count(0)
+    expect(menu_button).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("menuitem", name="View")).to_be_focused()
+    page.keyboard.press("ArrowUp")  # wraps to the last item
+    expect(page.get_by_role("menuitem", name="Delete")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("dialog", name="Delete this draft?")).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(page.get_by_role("dialog")).to_have_count(0)

@@ -20,12 +20,16 @@ const REFRESH_MS = 2000;
 
 function RowMenu({ item, canWrite, onCancel, onDelete }) {
   const [open, setOpen] = useState(false);
+  const button = useRef(null);
+  const list = useRef(null);
   useEffect(() => {
     if (!open) return undefined;
+    list.current?.querySelector("[role=menuitem]")?.focus();
     const close = (event) => {
       if (event.type === "keydown" && event.key !== "Escape") return;
       if (event.type === "click" && event.target.closest?.(`[data-menu="${item.id}"]`)) return;
       setOpen(false);
+      if (event.type === "keydown") button.current?.focus();
     };
     document.addEventListener("click", close);
     document.addEventListener("keydown", close);
@@ -42,15 +46,24 @@ function RowMenu({ item, canWrite, onCancel, onDelete }) {
     actions.push({ label: "Edit", href: `#/communications/${item.id}/edit` });
     actions.push({ label: "Delete", onClick: onDelete, tone: "danger" });
   }
+  // Up and down arrows move between the items, as in any menu.
+  const onKeyDown = (event) => {
+    if (event.key !== "ArrowDown" && event.key !== "ArrowUp") return;
+    event.preventDefault();
+    const items = [...list.current.querySelectorAll("[role=menuitem]")];
+    const index = items.indexOf(document.activeElement);
+    const step = event.key === "ArrowDown" ? 1 : -1;
+    items[(index + step + items.length) % items.length]?.focus();
+  };
   return html`
     <div class="menu" data-menu=${item.id}>
-      <button type="button" class="button button-ghost menu-button" aria-haspopup="menu" aria-expanded=${open}
+      <button ref=${button} type="button" class="button button-ghost menu-button" aria-haspopup="menu" aria-expanded=${open}
         aria-label=${`Actions for ${item.name}`} onClick=${() => setOpen(!open)}>⋮</button>
       ${open
-        ? html`<ul class="menu-list" role="menu">
-            ${actions.map((action, i) =>
+        ? html`<ul class="menu-list" role="menu" ref=${list} onKeyDown=${onKeyDown}>
+            ${actions.map((action) =>
               action.href
-                ? html`<li role="none"><a role="menuitem" href=${action.href} ref=${i === 0 ? (el) => el && el.focus() : null}>${action.label}</a></li>`
+                ? html`<li role="none"><a role="menuitem" href=${action.href}>${action.label}</a></li>`
                 : html`<li role="none"><button type="button" role="menuitem" class=${action.tone === "danger" ? "danger-text" : ""}
                     onClick=${() => { setOpen(false); action.onClick(); }}>${action.label}</button></li>`,
             )}
