@@ -138,15 +138,28 @@ def test_a_draft_is_autosaved_and_editing_returns_to_the_step_it_was_left_on(scr
     expect(page.get_by_test_id("save-state")).to_have_text("Not saved")
 
 
+def _sideways_overflow(page) -> int:
+    overflow: int = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
+    return overflow
+
+
 def test_readable_on_a_narrow_window_without_sideways_scrolling(screen, stack):
-    create_draft(stack, f"Narrow window {uuid.uuid4().hex[:4]}")
+    cohort = seed_cohort(stack)
+    sent = create_draft(stack, f"Narrow window {uuid.uuid4().hex[:4]}", cohort.ids)
+    assert stack.call("POST", f"/communications/{sent['id']}/send").status_code == 202
     screen.page.set_viewport_size({"width": 390, "height": 844})
     screen.sign_in()
     page = screen.page
     expect(page.get_by_test_id("communications").locator("tbody tr").first).to_be_visible()
-    overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
-    assert overflow <= 0, f"the page scrolls sideways by {overflow}px"
+    assert _sideways_overflow(page) <= 0, "the list scrolls sideways"
     screen.shoot("12-list-narrow", full_page=False)
+
+    page.get_by_role("link", name=sent["name"]).click()
+    expect(page.get_by_test_id("progress")).to_have_attribute("aria-valuenow", "100")
+    assert _sideways_overflow(page) <= 0, "the overview scrolls sideways"
+    page.get_by_role("tab", name="Account delivery status").click()
+    expect(page.get_by_test_id("messages").locator("tbody tr")).to_have_count(5)
+    assert _sideways_overflow(page) <= 0, "the delivery tab scrolls sideways"
 
 
 def test_the_row_menu_works_from_the_keyboard(screen, stack):

@@ -158,7 +158,7 @@ function Overview({ comm }) {
           <div><dt>Default language</dt><dd>${languageName(comm.default_language)}</dd></div>
         </dl>
         ${comm.status !== "DRAFT"
-          ? html`<table class="table compact by-channel">
+          ? html`<div class="scroll-x"><table class="table compact by-channel">
               <caption>Messages by channel</caption>
               <thead><tr><th scope="col">Channel</th><th scope="col" class="num">Total</th><th scope="col" class="num">Sent</th>
                 <th scope="col" class="num">Delivered</th><th scope="col" class="num">Delivery errors</th><th scope="col" class="num">Could not send</th><th scope="col" class="num">Skipped</th></tr></thead>
@@ -170,7 +170,7 @@ function Overview({ comm }) {
                     <td class="num">${number(n.send_failed || 0)}</td><td class="num">${number(n.skipped || 0)}</td></tr>`;
                 })}
               </tbody>
-            </table>`
+            </table></div>`
           : null}
       </section>
       <section class="card" aria-labelledby="message-details">
