@@ -11,6 +11,9 @@ PY_VERSION  := 3.13
 NAME        ?= Ada Lovelace
 export AWS_DEFAULT_REGION ?= us-east-1
 
+CHROMIUM    := /usr/bin/chromium
+UI_DIST     := build/ui
+
 # Deployment: make deploy STAGE=prod DEPLOY_BUCKET=<S3 bucket for code bundles> [PARAMS="Key=Value ..."]
 STAGE         ?= dev
 STACK         ?= herald-$(STAGE)
@@ -25,10 +28,10 @@ TOOLS_DIR   := .tools
 CHECKOV     := $(TOOLS_DIR)/checkov/bin/checkov
 CHECKOV_RUN := BC_SKIP_MAPPING=TRUE CKV_SKIP_PACKAGE_UPDATE_CHECK=true $(CHECKOV) --skip-download
 
-.PHONY: help venv tools run demo token lint fmt test package deploy clean clean-venv
+.PHONY: help venv tools run demo token lint fmt test package deploy clean clean-venv browser-deps vendor-ui screenshots ui-dist
 
 help: ## list targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
 venv: $(STAMP) ## build .venv (Python 3.13) with requirements-dev.txt
 
@@ -77,8 +80,26 @@ fmt: venv ## format and autofix
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-test: venv tools lint ## lint, then every test (the infra tests package the app, run cfn-lint and checkov)
+test: venv tools lint browser-deps ## lint, then every test (the infra tests package the app, run cfn-lint and checkov)
 	$(PY) -m pytest
+
+# The browser tests drive Debian's Chromium through Playwright (never Playwright's own download).
+browser-deps: ## install Debian's chromium for the browser tests, unless it is there already
+	@if [ -x $(CHROMIUM) ]; then echo "chromium: $$($(CHROMIUM) --version 2>/dev/null | head -1)"; \
+	else \
+	  if [ "$$(id -u)" != 0 ]; then echo "error: $(CHROMIUM) is missing; as root: apt-get install -y chromium" >&2; exit 1; fi; \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+	fi
+
+screenshots: venv browser-deps ## run the browser tests and save each screen under docs/screenshots/
+	HERALD_SCREENSHOTS=1 $(PY) -m pytest -q -m browser tests/e2e
+
+vendor-ui: venv ## re-fetch the admin app's pinned JS libraries from the npm registry (needs npm)
+	$(PY) tools/vendor_ui.py
+
+ui-dist: venv ## the admin app as static files for S3/CloudFront: make ui-dist API_BASE=https://… [COGNITO_DOMAIN=… COGNITO_CLIENT_ID=…]
+	$(PY) tools/ui_dist.py --out $(UI_DIST) --api-base "$(API_BASE)" \
+	  --cognito-domain "$(COGNITO_DOMAIN)" --cognito-client-id "$(COGNITO_CLIENT_ID)"
 
 package: venv tools ## write the deployable template for STAGE (default dev) to build/<stage>/sam.json; cfn-lint + checkov it
 	rm -rf $(BUILD_DIR)

@@ -3,7 +3,7 @@
 from chalice import Chalice, Rate
 
 from chalicelib import observability, workers
-from chalicelib.api import accounts, communications, meta
+from chalicelib.api import accounts, communications, meta, ui
 from chalicelib.api import settings as settings_api
 from chalicelib.settings import get_settings
 
@@ -15,6 +15,7 @@ app.register_blueprint(meta.bp)
 app.register_blueprint(accounts.bp)
 app.register_blueprint(communications.bp)
 app.register_blueprint(settings_api.bp)
+app.register_blueprint(ui.bp)
 
 
 @app.on_sqs_message(queue=settings.plan_queue, batch_size=1)

@@ -42,6 +42,9 @@ class Settings:
     # tokens are refused. Read at import time too: it decides whether routes carry the authorizer.
     auth_mode: str = field(default_factory=lambda: _env("HERALD_AUTH_MODE", "dev"))
     dev_jwt_secret: str = field(default_factory=lambda: _env("HERALD_DEV_JWT_SECRET", "herald-dev-secret"))
+    # The admin UI's hosted login when auth_mode is cognito: https://<prefix>.auth.<region>.amazoncognito.com
+    cognito_domain: str = field(default_factory=lambda: _env("HERALD_COGNITO_DOMAIN", ""))
+    cognito_client_id: str = field(default_factory=lambda: _env("HERALD_COGNITO_CLIENT_ID", ""))
 
     from_email: str = field(default_factory=lambda: _env("HERALD_FROM_EMAIL", "notices@herald.example"))
     from_name: str = field(default_factory=lambda: _env("HERALD_FROM_NAME", "Herald"))

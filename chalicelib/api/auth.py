@@ -15,8 +15,9 @@ WRITE_PERMISSION = "mass_communications"
 READ_PERMISSION = "mass_communications:read"
 
 # Routes that prove themselves (signatures, unsubscribe tokens) or reveal nothing: no gateway auth.
-PUBLIC_PATHS = frozenset({"/health", "/openapi.json", "/unsubscribe"})
-PUBLIC_PREFIXES = ("/webhooks/",)
+# The admin web app's files and sign-in are public; every API call it makes carries a token.
+PUBLIC_PATHS = frozenset({"/health", "/openapi.json", "/unsubscribe", "/", "/ui"})
+PUBLIC_PREFIXES = ("/webhooks/", "/ui/")
 ADMIN_AUTHORIZER_NAME = "CognitoAdmins"
 
 

@@ -88,6 +88,12 @@ ROUTES: list[tuple[str, str, str, str | None, int]] = [
         200,
     ),
     ("get", "/settings/audit", "Changes to the operator settings, oldest first", None, 200),
+    ("get", "/", "Redirect to the admin web app", None, 302),
+    ("get", "/ui", "Redirect to the admin web app", None, 302),
+    ("get", "/ui/{asset}", "The admin web app's files (index.html, app.js, styles.css, ...)", None, 200),
+    ("get", "/ui/vendor/{asset}", "The admin web app's vendored libraries", None, 200),
+    ("get", "/ui/config.json", "How the admin web app signs in here (auth mode, Cognito)", None, 200),
+    ("post", "/ui/dev-token", "Mint a dev token (only when HERALD_AUTH_MODE is dev)", "DevTokenRequest", 201),
 ]
 
 QUERY_PARAMETERS: dict[str, list[str]] = {

@@ -356,6 +356,13 @@ def _number(text: str) -> int | float | str:
             return text  # left for validation to report
 
 
+class DevTokenRequest(_Body):
+    """Who to sign in as on a local stack (POST /ui/dev-token)."""
+
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+    role: Literal["admin", "viewer", "none"] = "admin"
+
+
 def validated[M: BaseModel](model: type[M], body: dict[str, Any], strict: bool = True) -> M:
     """The body as `model`, or a 422 listing every field that is wrong."""
     try:
