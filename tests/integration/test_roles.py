@@ -70,7 +70,7 @@ def test_a_viewer_gets_403_on_every_write_and_nothing_changes(api: Api, world: d
         "list": api.call("get", "/communications").json,
         "audit": api.call("get", f"/communications/{world['comm_id']}/audit").json,
     }
-    writes = [(method, path) for method, path, *_ in ROUTES if method != "get"]
+    writes = [(method, path) for method, path, *_ in ROUTES if method != "get" and not is_public_path(path)]
     assert {("post", "/communications/{comm_id}/approve"), ("put", "/settings")} <= set(writes)
     for method, template in writes:
         body = WRITE_BODIES.get((method, template))
