@@ -6,14 +6,16 @@ import re
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 from pydantic import ValidationError as PydanticValidationError
 
+from chalicelib.domain.addresses import email_problem, phone_problem
 from chalicelib.domain.audience import canonical_uuid
 from chalicelib.domain.communications import DraftFields
 from chalicelib.domain.errors import ValidationError
 from chalicelib.domain.models import Account, Channel, Content, EmailContent, SmsContent, iso, utc_now
-from chalicelib.domain.planning import E164, EMAIL
+from chalicelib.domain.ports import AccountFilter
+from chalicelib.domain.templates import TemplateFields
 
 LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -43,16 +45,12 @@ class AccountBody(_Body):
     @field_validator("email")
     @classmethod
     def _email(cls, value: str | None) -> str | None:
-        if value and not EMAIL.match(value):
-            raise ValueError("not a valid email address")
-        return value or None
+        return _valid_email(value)
 
     @field_validator("phone")
     @classmethod
     def _phone(cls, value: str | None) -> str | None:
-        if value and not E164.match(value):
-            raise ValueError("not an E.164 phone number (like +15145550123)")
-        return value or None
+        return _valid_phone(value)
 
     @field_validator("timezone")
     @classmethod
@@ -68,6 +66,20 @@ class AccountBody(_Body):
     @classmethod
     def _unique_channels(cls, value: list[str]) -> list[str]:
         return list(dict.fromkeys(value))
+
+
+def _valid_email(value: str | None) -> str | None:
+    problem = email_problem(value) if value else None
+    if problem:
+        raise ValueError(f"not a valid email address: {problem}")
+    return value or None
+
+
+def _valid_phone(value: str | None) -> str | None:
+    problem = phone_problem(value) if value else None
+    if problem:
+        raise ValueError(problem)
+    return value or None
 
 
 class EmailBody(_Body):
@@ -116,7 +128,76 @@ class CommunicationPatch(_Body):
 class CommunicationCreate(CommunicationPatch):
     name: Name
     channels: list[ChannelName] = Field(min_length=1, max_length=2)
+    default_language: LanguageTag | None = None
+    template_id: Annotated[str, StringConstraints(max_length=64)] | None = None
+
+    @model_validator(mode="after")
+    def _content_source(self) -> CommunicationCreate:
+        if self.template_id and self.content is not None:
+            raise ValueError("give content or template_id, not both")
+        if not self.template_id and not self.default_language:
+            raise ValueError("default_language is required (unless template_id gives it)")
+        return self
+
+    def to_fields(self) -> DraftFields:
+        fields = super().to_fields()
+        return DraftFields(**{**vars(fields), "template_id": self.template_id})
+
+
+class TemplateBody(_Body):
+    name: Name
     default_language: LanguageTag
+    content: ContentBody
+
+    def to_fields(self) -> TemplateFields:
+        return TemplateFields(self.name, self.default_language, self.content.to_content())
+
+
+FilterValues = list[Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]]
+
+
+class AccountFilterBody(_Body):
+    service_area: FilterValues | None = Field(default=None, max_length=100)
+    network_provider: FilterValues | None = Field(default=None, max_length=100)
+    segment: FilterValues | None = Field(default=None, max_length=100)
+
+
+class AudienceFilterBody(_Body):
+    filter: AccountFilterBody
+
+    def to_filter(self) -> AccountFilter:
+        return AccountFilter(
+            service_area=self.filter.service_area or None,
+            network_provider=self.filter.network_provider or None,
+            segment=self.filter.segment or None,
+        )
+
+
+class PreviewBody(_Body):
+    account_id: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+    channel: ChannelName | None = None
+
+
+class TestSendBody(_Body):
+    account_id: Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)] | None = None
+    email: OptionalText = None
+    phone: OptionalText = None
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        return _valid_email(value)
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, value: str | None) -> str | None:
+        return _valid_phone(value)
+
+    @model_validator(mode="after")
+    def _recipient(self) -> TestSendBody:
+        if not (self.account_id or self.email or self.phone):
+            raise ValueError("give account_id, email or phone")
+        return self
 
 
 def validated[M: BaseModel](model: type[M], body: dict[str, Any], strict: bool = True) -> M:

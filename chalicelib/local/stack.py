@@ -109,7 +109,8 @@ class EmbeddedStack:
         try:
             self._start_moto()
             self._set_environment()
-            create_resources(self.moto_url, stage=get_settings().stage, region=LOCAL_REGION)
+            resource_env = create_resources(self.moto_url, stage=get_settings().stage, region=LOCAL_REGION)
+            self._apply_environment(dict(resource_env))
             self.app_module = self._import_app()
             self._start_http()
             self._start_pollers()
@@ -217,6 +218,9 @@ class EmbeddedStack:
         for key, value in self._chalice_config().environment_variables.items():
             if key not in os.environ and key not in env:
                 env[key] = value
+        self._apply_environment(env)
+
+    def _apply_environment(self, env: dict[str, str | None]) -> None:
         for key, value in env.items():
             self._saved_env.setdefault(key, os.environ.get(key))
             if value is None:
