@@ -99,7 +99,9 @@ def _sibling_client(cloudformation: Any, service: str) -> Any:
     """A client of `service` on the same moto as `cloudformation` (a server, or in-process)."""
     endpoint = cloudformation.meta.endpoint_url
     on_server = {} if endpoint.endswith(".amazonaws.com") else {"endpoint_url": endpoint}
-    return boto3.client(service, region_name=cloudformation.meta.region_name, **on_server, **DUMMY_CREDENTIALS)
+    return boto3.client(
+        service, region_name=cloudformation.meta.region_name, **on_server, **DUMMY_CREDENTIALS
+    )
 
 
 def _configure_buckets(cloudformation: Any, physical: dict[str, str]) -> None:

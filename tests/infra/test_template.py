@@ -27,6 +27,8 @@ TABLE_KEYS = {
     "herald-${Stage}-communications": [("comm_id", "HASH")],
     "herald-${Stage}-messages": [("comm_id", "HASH"), ("message_id", "RANGE")],
     "herald-${Stage}-audiences": [("comm_id", "HASH"), ("sk", "RANGE")],
+    "herald-${Stage}-templates": [("template_id", "HASH")],
+    "herald-${Stage}-jobs": [("job_id", "HASH")],
 }
 TABLE_INDEXES = {
     "herald-${Stage}-accounts": {
@@ -39,11 +41,17 @@ TABLE_INDEXES = {
     },
     "herald-${Stage}-messages": {},
     "herald-${Stage}-audiences": {},
+    "herald-${Stage}-templates": {
+        "by_created": ([("list_pk", "HASH"), ("created_key", "RANGE")], "ALL"),
+    },
+    "herald-${Stage}-jobs": {},
 }
 # Chalice's logical ids for the consumers in app.py, and their event sources.
 CONSUMERS = {
     "PlanWorker": ("PlanWorkerSqsEventSource", "herald-${Stage}-plan", 1),
     "SendWorker": ("SendWorkerSqsEventSource", "herald-${Stage}-send", 10),
+    "AudienceImportWorker": ("AudienceImportWorkerSqsEventSource", "herald-${Stage}-audience-import", 1),
+    "JobsWorker": ("JobsWorkerSqsEventSource", "herald-${Stage}-jobs", 1),
 }
 SETTINGS_ENV = [
     "HERALD_STAGE",
@@ -53,6 +61,11 @@ SETTINGS_ENV = [
     "HERALD_AUDIENCES_TABLE",
     "HERALD_PLAN_QUEUE",
     "HERALD_SEND_QUEUE",
+    "HERALD_TEMPLATES_TABLE",
+    "HERALD_JOBS_TABLE",
+    "HERALD_FILES_BUCKET",
+    "HERALD_AUDIENCE_IMPORT_QUEUE",
+    "HERALD_JOBS_QUEUE",
 ]
 
 
@@ -147,13 +160,9 @@ def test_tables_have_the_contract_keys_and_indexes(template: dict[str, Any]) -> 
 def test_queues_redrive_to_their_own_dlq(template: dict[str, Any]) -> None:
     queues = _of_type(template, "AWS::SQS::Queue")
     by_name = _by_name(queues, "QueueName")
-    assert set(by_name) == {
-        "herald-${Stage}-plan",
-        "herald-${Stage}-plan-dlq",
-        "herald-${Stage}-send",
-        "herald-${Stage}-send-dlq",
-    }
-    for kind in ("plan", "send"):
+    kinds = ("plan", "send", "audience-import", "jobs")
+    assert set(by_name) == {f"herald-${{Stage}}-{kind}{dlq}" for kind in kinds for dlq in ("", "-dlq")}
+    for kind in kinds:
         queue = by_name[f"herald-${{Stage}}-{kind}"]["Properties"]
         dlq_id = next(
             k for k, r in queues.items() if r["Properties"]["QueueName"]["Fn::Sub"].endswith(f"{kind}-dlq")
@@ -199,3 +208,23 @@ def test_every_function_runs_python313_with_the_settings_env(template: dict[str,
         # SAM lets a function's own variables win over Globals: none may shadow the settings.
         own_env = function["Properties"].get("Environment", {}).get("Variables", {})
         assert not set(own_env) & set(SETTINGS_ENV), function_id
+
+
+def test_files_bucket_expires_files_and_notifies_the_import_queue(template: dict[str, Any]) -> None:
+    resources = template["Resources"]
+    bucket = resources["FilesBucket"]["Properties"]
+    rules = {r["Id"]: r for r in bucket["LifecycleConfiguration"]["Rules"]}
+    assert rules["expire-audience-uploads"]["ExpirationInDays"] <= 7
+    assert rules["abort-incomplete-uploads"]["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 1}
+    assert bucket["PublicAccessBlockConfiguration"]["BlockPublicAcls"] is True
+    (notification,) = bucket["NotificationConfiguration"]["QueueConfigurations"]
+    assert notification["Queue"] == {"Fn::GetAtt": ["AudienceImportQueue", "Arn"]}
+    assert {"Name": "prefix", "Value": "audience-uploads/"} in notification["Filter"]["S3Key"]["Rules"]
+    # S3 checks it may send to the queue when the bucket is created: the policy must exist first.
+    assert "AudienceImportQueuePolicy" in resources["FilesBucket"]["DependsOn"]
+    policy = resources["AudienceImportQueuePolicy"]["Properties"]
+    (statement,) = policy["PolicyDocument"]["Statement"]
+    assert statement["Principal"] == {"Service": "s3.amazonaws.com"}
+    assert statement["Action"] == "sqs:SendMessage"
+    source = statement["Condition"]["ArnEquals"]["aws:SourceArn"]["Fn::Sub"]
+    assert source.endswith(bucket["BucketName"]["Fn::Sub"])
