@@ -205,7 +205,7 @@ def test_a_large_csv_goes_through_a_presigned_upload_and_the_import_worker(api, 
     known = [api.put_account() for _ in range(5)]
     inactive = api.put_account(status="inactive")
     comm_id = api.create_communication()
-    lines = ["account_id"] + known + [known[0], "junk", inactive, str(uuid.uuid4())]
+    lines = ["account_id", *known, known[0], "junk", inactive, str(uuid.uuid4())]
     _upload(api, comm_id, ("\r\n".join(lines) + "\r\n").encode("utf-8-sig"))
     assert _run_import_worker(client)
     summary = audience(api, comm_id)
