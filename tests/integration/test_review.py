@@ -19,7 +19,10 @@ CONTENT = {
             "subject": "Maintenance for {{ account.first_name }}",
             "html": "<p>Hello {{ account.first_name }}</p>",
             # A VIP without a plan on file cannot be rendered: that message fails at send.
-            "text": "Hello {{ account.first_name }}{% if account.segment == 'vip' %} {{ account.attributes.plan }}{% endif %}",
+            "text": (
+                "Hello {{ account.first_name }}"
+                "{% if account.segment == 'vip' %} {{ account.attributes.plan }}{% endif %}"
+            ),
         },
     },
     "sms": BILINGUAL_CONTENT["sms"],
