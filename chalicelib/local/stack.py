@@ -74,8 +74,11 @@ class EmbeddedStack:
         project_dir: Path = PROJECT_DIR,
         visibility_timeout_s: int = 5,
         start_timeout_s: float = 30,
+        external_moto: bool = False,
     ) -> None:
+        """With `external_moto`, a moto server already listens on `moto_port` (another process)."""
         self.host = host
+        self.external_moto = external_moto
         self.moto_port = moto_port or free_port(host)
         self.http_port = http_port or free_port(host)
         self.stage = stage
@@ -188,6 +191,9 @@ class EmbeddedStack:
     # -- steps -----------------------------------------------------------------------------------
 
     def _start_moto(self) -> None:
+        if self.external_moto:
+            _wait_for_port(self.host, self.moto_port, self.start_timeout_s)
+            return
         from moto.server import ThreadedMotoServer
 
         # moto serves through werkzeug, which logs every AWS call at INFO; keep warnings only.
