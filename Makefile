@@ -12,7 +12,7 @@ BUILD_DIR   := build/package
 NAME        ?= Ada Lovelace
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: help venv run demo token lint fmt test package clean clean-venv
+.PHONY: help venv run demo token lint fmt test bench package clean clean-venv
 
 help: ## list targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -59,6 +59,9 @@ fmt: venv ## format and autofix
 
 test: venv lint ## lint, then every test (the infra tests package the app and run cfn-lint)
 	$(PY) -m pytest
+
+bench: venv ## run the benchmarks (about 15 min: a 1M-row audience import), table + bench/results.json
+	$(PY) -m bench
 
 package: venv ## chalice package merged with infra/template.json into build/package, then cfn-lint it
 	rm -rf $(BUILD_DIR)
