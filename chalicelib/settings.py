@@ -67,9 +67,10 @@ class Settings:
     max_csv_bytes: int = field(
         default_factory=lambda: int(_env("HERALD_MAX_CSV_BYTES", str(6 * 1024 * 1024)))
     )
-    # Largest audience file accepted through an upload URL (a million ids is ~37 MB).
+    # Largest audience file accepted through an upload URL (a million ids is ~37 MB); the import
+    # keeps rejected lines on the worker's local disk, which this bound keeps within /tmp.
     max_upload_bytes: int = field(
-        default_factory=lambda: int(_env("HERALD_MAX_UPLOAD_BYTES", str(512 * 1024 * 1024)))
+        default_factory=lambda: int(_env("HERALD_MAX_UPLOAD_BYTES", str(200 * 1024 * 1024)))
     )
     # Up to this many audience accounts a dry run answers in the request; beyond, it runs as a job.
     dry_run_direct_max_accounts: int = field(
