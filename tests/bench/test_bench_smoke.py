@@ -1,4 +1,4 @@
-"""`python -m bench --smoke`: every benchmark still runs end to end and reports numbers (no timing asserted)."""
+"""`python -m bench --smoke`: every benchmark still runs end to end, reporting numbers (timing unchecked)."""
 
 from __future__ import annotations
 
