@@ -124,9 +124,7 @@ def run(smoke: bool = False) -> dict[str, float]:
         stats = json.loads(stats_path.read_text())
     finally:
         for process in (herald, moto):
-            if process is not None and process.poll() is None:
-                process.terminate()
-                process.wait(30)
+            _stop(process)
     megabytes = csv_path.stat().st_size / 1e6
     return {
         f"audience_import_{label}_rows": rows,
@@ -138,6 +136,17 @@ def run(smoke: bool = False) -> dict[str, float]:
         f"audience_import_{label}_herald_baseline_rss_mb": round(stats["baseline_mb"], 1),
         f"audience_import_{label}_moto_seed_seconds": round(seed_s, 1),
     }
+
+
+def _stop(process: subprocess.Popen[bytes] | None) -> None:
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(30)
 
 
 def _wait_for_file(path: Path, process: subprocess.Popen[bytes], timeout_s: float) -> dict[str, Any]:

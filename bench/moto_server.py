@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import threading
 from pathlib import Path
@@ -80,8 +81,8 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     signal.signal(signal.SIGINT, lambda *_: stopping.set())
     stopping.wait()
-    server.stop()
-    return 0
+    # Nothing to keep: skip the server's orderly shutdown (slow with a million items in memory).
+    os._exit(0)
 
 
 if __name__ == "__main__":
