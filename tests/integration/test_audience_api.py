@@ -126,9 +126,8 @@ def segmented(api):
     ],
 )
 def test_a_filter_selects_through_the_indexes_and_combines_and_across_or_within(
-    api, segmented, filter_, expected, monkeypatch
+    api, segmented, filter_, expected
 ):
-    # Guard: filters read the by_* indexes, never scan the accounts table.
     client = boto3.client("dynamodb")
     comm_id = api.create_communication()
     response = api.call("put", f"/communications/{comm_id}/audience", {"filter": filter_})

@@ -21,8 +21,8 @@ pytestmark = pytest.mark.unit
 class Directory:
     """Which ids are accounts, and their status; counts the batched look-ups."""
 
-    def __init__(self, active: list[str], inactive: list[str] = ()) -> None:  # type: ignore[assignment]
-        self.known = {a: "active" for a in active} | {a: "inactive" for a in inactive}
+    def __init__(self, active: list[str], inactive: list[str] | None = None) -> None:
+        self.known = {a: "active" for a in active} | {a: "inactive" for a in inactive or []}
         self.lookups: list[int] = []
 
     def statuses(self, ids):
