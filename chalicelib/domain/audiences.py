@@ -150,8 +150,13 @@ class AudienceService:
         if communication is None or communication.status is not CommunicationStatus.DRAFT:
             logger.warning("upload for no draft communication: ignored", extra={"key": key})
             return
+        if communication.audience.upload_key == key and communication.audience.state in ("ready", "failed"):
+            logger.info("upload already imported: a repeated notification", extra={"key": key})
+            return
         previous_chunks = communication.audience.chunks
-        importing = AudienceSummary(source="upload", state="importing", chunks=previous_chunks)
+        importing = AudienceSummary(
+            source="upload", state="importing", chunks=previous_chunks, upload_key=key
+        )
         try:
             self.communications.set_audience(communication.comm_id, importing)
             self._import_upload(communication, key, importing)

@@ -270,6 +270,8 @@ class AudienceSummary:
     # Why an import failed, and where the full list of rejected lines is (a file key).
     error: str | None = None
     errors_key: str | None = None
+    # The uploaded file an upload audience came from (S3 may report a file more than once).
+    upload_key: str | None = None
 
     def to_api(self, comm_id: str | None = None) -> dict[str, Any]:
         body: dict[str, Any] = {

@@ -221,6 +221,26 @@ def test_a_large_csv_goes_through_a_presigned_upload_and_the_import_worker(api, 
     assert api.call("post", f"/communications/{comm_id}/send").status_code == 202
 
 
+def test_a_repeated_s3_notification_imports_the_file_once(api, client):
+    from chalicelib.wiring import services
+
+    known = [api.put_account() for _ in range(2)]
+    comm_id = api.create_communication()
+    _upload(api, comm_id, ("account_id\n" + "\n".join(known) + "\n").encode())
+    sqs = boto3.client("sqs")
+    url = sqs.get_queue_url(QueueName=get_settings().audience_import_queue)["QueueUrl"]
+    (notification,) = sqs.receive_message(QueueUrl=url, VisibilityTimeout=0)["Messages"]
+    assert _run_import_worker(client)
+    calls = []
+    original = services().files.read_chunks
+    services().files.read_chunks = lambda key: calls.append(key) or original(key)  # type: ignore[method-assign]
+    # S3 delivers at least once: the same notification again
+    sqs.send_message(QueueUrl=url, MessageBody=notification["Body"])
+    assert _run_import_worker(client)
+    assert calls == []
+    assert audience(api, comm_id)["accepted"] == 2
+
+
 def test_an_upload_that_is_not_csv_leaves_the_audience_failed_with_the_reason(api, client):
     comm_id = api.create_communication()
     _upload(api, comm_id, b"\x89PNG\r\n\x1a\n\x00\x00binary")
