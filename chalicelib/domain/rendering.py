@@ -32,6 +32,8 @@ LINE_BREAKS = re.compile(r"\s*[\r\n]+\s*")
 # A width or precision in a %-format or str.format spec, e.g. "%999999999s" or "{:>999999999}".
 FORMAT_WIDTH = re.compile(r"\d{6,}|%[-#0 +]*\*")
 SIZE_FILTERS = ("center", "indent", "wordwrap", "truncate", "batch", "slice")
+# String methods whose numeric argument is the length of the text they make.
+SIZING_METHODS = frozenset({"ljust", "rjust", "center", "zfill", "expandtabs"})
 
 _range_budget: ContextVar[list[int]] = ContextVar("range_budget")
 
@@ -83,8 +85,9 @@ class HeraldSandbox(ImmutableSandboxedEnvironment):
         return super().call_binop(context, op, left, right)
 
     def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
-        for value in (*args, *kwargs.values()):
-            _check_size(value)
+        if getattr(__obj, "__name__", None) in SIZING_METHODS:
+            for value in (*args, *kwargs.values()):
+                _check_size(value)
         owner = getattr(getattr(__obj, "__wrapped__", __obj), "__self__", None)
         if isinstance(owner, str) and FORMAT_WIDTH.search(owner):
             raise SecurityError("format widths this large are not allowed in templates")

@@ -104,3 +104,11 @@ def test_a_runtime_error_reports_its_template_line():
     with pytest.raises(RenderError) as caught:
         sms("line one\nline two {{ account.nope }}")
     assert caught.value.line == 2
+
+
+def test_large_numbers_as_values_are_fine():
+    account = {**ACCOUNT, "attributes": {"balance": 1_500_000, "plan": "x"}}
+    assert (
+        render_sms(SmsContent("{{ '{:,}'.format(account.attributes.balance) }}"), account).body == "1,500,000"
+    )
+    assert render_sms(SmsContent("{{ account.attributes.balance * 3 }}"), account).body == "4500000"
