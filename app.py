@@ -3,7 +3,7 @@
 from chalice import Chalice, Rate
 
 from chalicelib import observability, workers
-from chalicelib.api import accounts, communications, meta, ui
+from chalicelib.api import accounts, communications, jobs, meta, templates, ui
 from chalicelib.api import settings as settings_api
 from chalicelib.settings import get_settings
 
@@ -15,6 +15,8 @@ app.register_blueprint(meta.bp)
 app.register_blueprint(accounts.bp)
 app.register_blueprint(communications.bp)
 app.register_blueprint(settings_api.bp)
+app.register_blueprint(templates.bp)
+app.register_blueprint(jobs.bp)
 app.register_blueprint(ui.bp)
 
 
@@ -31,3 +33,13 @@ def send_worker(event):
 @app.schedule(Rate(1, unit=Rate.MINUTES))
 def schedule_tick(event):
     return workers.schedule.handle(event.to_dict())
+
+
+@app.on_sqs_message(queue=settings.audience_import_queue, batch_size=1)
+def audience_import_worker(event):
+    return workers.audience_import.handle(event.to_dict())
+
+
+@app.on_sqs_message(queue=settings.jobs_queue, batch_size=1)
+def jobs_worker(event):
+    return workers.jobs.handle(event.to_dict())

@@ -35,8 +35,20 @@ class Settings:
     audit_table: str = field(default_factory=lambda: _env("HERALD_AUDIT_TABLE", _resource("audit")))
     settings_table: str = field(default_factory=lambda: _env("HERALD_SETTINGS_TABLE", _resource("settings")))
 
+    templates_table: str = field(
+        default_factory=lambda: _env("HERALD_TEMPLATES_TABLE", _resource("templates"))
+    )
+    jobs_table: str = field(default_factory=lambda: _env("HERALD_JOBS_TABLE", _resource("jobs")))
+    # Audience uploads, lists of rejected lines and exports; the name is set by the deployment
+    # (and by the local stack), since S3 bucket names are global.
+    files_bucket: str = field(default_factory=lambda: _env("HERALD_FILES_BUCKET", _resource("files")))
+
     plan_queue: str = field(default_factory=lambda: _env("HERALD_PLAN_QUEUE", _resource("plan")))
     send_queue: str = field(default_factory=lambda: _env("HERALD_SEND_QUEUE", _resource("send")))
+    audience_import_queue: str = field(
+        default_factory=lambda: _env("HERALD_AUDIENCE_IMPORT_QUEUE", _resource("audience-import"))
+    )
+    jobs_queue: str = field(default_factory=lambda: _env("HERALD_JOBS_QUEUE", _resource("jobs")))
 
     # "cognito" on deployed stages: API Gateway's Cognito authorizer verifies tokens, and dev
     # tokens are refused. Read at import time too: it decides whether routes carry the authorizer.
@@ -77,6 +89,19 @@ class Settings:
     )
     max_csv_bytes: int = field(
         default_factory=lambda: int(_env("HERALD_MAX_CSV_BYTES", str(6 * 1024 * 1024)))
+    )
+    # Largest audience file accepted through an upload URL (a million ids is ~37 MB); the import
+    # keeps rejected lines on the worker's local disk, which this bound keeps within /tmp.
+    max_upload_bytes: int = field(
+        default_factory=lambda: int(_env("HERALD_MAX_UPLOAD_BYTES", str(200 * 1024 * 1024)))
+    )
+    # Up to this many audience accounts a dry run answers in the request; beyond, it runs as a job.
+    dry_run_direct_max_accounts: int = field(
+        default_factory=lambda: int(_env("HERALD_DRY_RUN_DIRECT_MAX_ACCOUNTS", "5000"))
+    )
+    # Up to this many rows an export is the response itself; beyond, it runs as a job.
+    export_direct_max_rows: int = field(
+        default_factory=lambda: int(_env("HERALD_EXPORT_DIRECT_MAX_ROWS", "5000"))
     )
 
     # Observability: Powertools reads POWERTOOLS_SERVICE_NAME / POWERTOOLS_METRICS_NAMESPACE too.

@@ -10,11 +10,16 @@ from chalicelib.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     from chalicelib.domain.accounts import AccountService
+    from chalicelib.domain.audiences import AudienceService
     from chalicelib.domain.communications import CommunicationService
+    from chalicelib.domain.exports import ExportService
+    from chalicelib.domain.jobs import JobService
     from chalicelib.domain.operator_settings import OperatorSettings, SettingsService
-    from chalicelib.domain.ports import EmailSender, Metrics, SmsSender
+    from chalicelib.domain.ports import EmailSender, FileStore, Metrics, SmsSender
+    from chalicelib.domain.review import ReviewService
     from chalicelib.domain.scheduling import Scheduler
     from chalicelib.domain.sending import Planner, Sender
+    from chalicelib.domain.templates import TemplateService
 
 
 class Services:
@@ -185,6 +190,7 @@ class Services:
             audience_chunk_size=self.settings.audience_chunk_size,
             audit=self.audit_log,
             operator_settings=self.operator_settings.get,
+            templates=self.template_store,
         )
 
     @cached_property
@@ -220,6 +226,79 @@ class Services:
             sms_sender=lambda: self.sms_sender,
             identity=lambda: self.operator_settings.current().identity,
             metrics=self.metrics,
+        )
+
+    @cached_property
+    def files(self) -> FileStore:
+        from chalicelib.adapters.files import S3FileStore
+
+        return S3FileStore(self._client("s3"), self.settings.files_bucket)
+
+    @cached_property
+    def template_store(self) -> Any:
+        from chalicelib.adapters.dynamodb.templates import DynamoTemplateStore
+
+        return DynamoTemplateStore(self.dynamodb, self.settings.templates_table)
+
+    @cached_property
+    def templates(self) -> TemplateService:
+        from chalicelib.domain.templates import TemplateService
+
+        return TemplateService(self.template_store)
+
+    @cached_property
+    def audience(self) -> AudienceService:
+        from chalicelib.domain.audiences import AudienceService
+
+        return AudienceService(
+            communications=self.communication_store,
+            audiences=self.audience_store,
+            directory=self.directory,
+            files=lambda: self.files,
+            audit=self.audit_log,
+            chunk_size=self.settings.audience_chunk_size,
+            max_upload_bytes=self.settings.max_upload_bytes,
+        )
+
+    @cached_property
+    def review(self) -> ReviewService:
+        from chalicelib.domain.review import ReviewService
+
+        return ReviewService(
+            communications=self.communication_store,
+            audiences=self.audience_store,
+            directory=self.directory,
+            sender=self.sender,
+            email_sender=lambda: self.email_sender,
+            sms_sender=lambda: self.sms_sender,
+        )
+
+    @cached_property
+    def exports(self) -> ExportService:
+        from chalicelib.domain.exports import ExportService
+
+        return ExportService(
+            directory=self.directory,
+            jobs=lambda: self.jobs,
+            files=lambda: self.files,
+            direct_max_rows=self.settings.export_direct_max_rows,
+        )
+
+    @cached_property
+    def jobs(self) -> JobService:
+        from chalicelib.adapters.dynamodb.jobs import DynamoJobStore
+        from chalicelib.adapters.queue import SqsJobQueue
+        from chalicelib.domain.exports import EXPORT_JOB
+        from chalicelib.domain.jobs import JobOutcome, JobService
+
+        def dry_run(job: Any, progress: Any) -> JobOutcome:
+            return JobOutcome(result=self.review.dry_run(job.params["comm_id"], progress))
+
+        return JobService(
+            store=DynamoJobStore(self.dynamodb, self.settings.jobs_table),
+            queue=SqsJobQueue(self.sqs, self.settings.jobs_queue),
+            files=lambda: self.files,
+            runners={EXPORT_JOB: self.exports.run_job, "dry_run": dry_run},
         )
 
 

@@ -17,21 +17,26 @@ os.environ.pop("AWS_ENDPOINT_URL", None)
 
 
 @pytest.fixture
-def aws() -> Iterator[None]:
-    """Moto in-process with Herald's tables and queues created from infra/template.json."""
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Moto in-process with Herald's tables, queues and bucket created from infra/template.json."""
     import boto3
     from moto import mock_aws
 
     from chalicelib.local.resources import create_resources_with_clients
+    from chalicelib.settings import get_settings
     from chalicelib.wiring import services
 
     with mock_aws():
-        create_resources_with_clients(
+        resource_env = create_resources_with_clients(
             boto3.client("cloudformation"), boto3.client("ses"), dynamodb=boto3.client("dynamodb")
         )
+        for name, value in resource_env.items():
+            monkeypatch.setenv(name, value)
+        get_settings.cache_clear()
         services.cache_clear()
         yield
         services.cache_clear()
+    get_settings.cache_clear()
 
 
 @pytest.fixture

@@ -59,3 +59,34 @@ class SqsWorkQueue:
             failed = response.get("Failed") or []
             if failed:
                 raise RuntimeError(f"SQS refused {len(failed)} send tasks: {failed[0].get('Message')}")
+
+
+class SqsJobQueue:
+    """Job ids on the jobs queue, one SQS message each."""
+
+    def __init__(self, client: Any, queue: str) -> None:
+        self._client = client
+        self._queue = queue
+
+    @cached_property
+    def _url(self) -> str:
+        return str(self._client.get_queue_url(QueueName=self._queue)["QueueUrl"])
+
+    def enqueue_job(self, job_id: str) -> None:
+        self._client.send_message(QueueUrl=self._url, MessageBody=json.dumps({"job_id": job_id}))
+
+
+def job_id_from_body(body: str) -> str:
+    return str(json.loads(body)["job_id"])
+
+
+def upload_keys_from_body(body: str) -> list[str]:
+    """Object keys of the files an S3 ObjectCreated notification reports (none for s3:TestEvent)."""
+    from urllib.parse import unquote_plus
+
+    event = json.loads(body)
+    return [
+        unquote_plus(record["s3"]["object"]["key"])
+        for record in event.get("Records", [])
+        if str(record.get("eventName", "")).startswith("ObjectCreated")
+    ]

@@ -28,6 +28,21 @@ def _request() -> Request:
     return bp.current_request
 
 
+@route(bp, "/accounts/export.csv", methods=["GET"])
+def export_accounts() -> Response:
+    from chalicelib.domain.models import Job
+
+    caller(bp)
+    exported = services().exports.export(_filter(_request()))
+    if isinstance(exported, Job):
+        return json_response({"job_id": exported.job_id, "job": exported.to_api()}, status=202)
+    return Response(
+        body=exported,
+        status_code=200,
+        headers={"Content-Type": "text/csv", "Content-Disposition": 'attachment; filename="accounts.csv"'},
+    )
+
+
 @route(bp, "/accounts/{account_id}", methods=["PUT"])
 def put_account(account_id: str) -> Response:
     caller(bp, write=True)
@@ -45,11 +60,16 @@ def get_account(account_id: str) -> Response:
 def list_accounts() -> Response:
     caller(bp)
     request = _request()
-    account_filter = AccountFilter(
+    page = services().accounts.list_page(
+        _filter(request), query_param(request, "cursor"), limit_param(request)
+    )
+    return page_response(page, Account.to_api)
+
+
+def _filter(request: Request) -> AccountFilter:
+    return AccountFilter(
         **{key: _values(query_param(request, key)) for key in ("service_area", "network_provider", "segment")}
     )
-    page = services().accounts.list_page(account_filter, query_param(request, "cursor"), limit_param(request))
-    return page_response(page, Account.to_api)
 
 
 def _values(raw: str | None) -> list[str] | None:

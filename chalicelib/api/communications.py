@@ -9,6 +9,7 @@ from chalicelib.api.http import (
     CSV_TYPES,
     JSON_TYPES,
     caller,
+    content_type,
     json_object,
     json_response,
     limit_param,
@@ -92,11 +93,60 @@ def delete_communication(comm_id: str) -> Response:
     return Response(body="", status_code=204)
 
 
-@route(bp, "/communications/{comm_id}/audience", methods=["PUT"], content_types=CSV_TYPES)
+@route(bp, "/communications/{comm_id}/audience", methods=["PUT"], content_types=CSV_TYPES + JSON_TYPES)
 def put_audience(comm_id: str) -> Response:
     admin = caller(bp, write=True)
-    body = raw_body(_request(), services().settings.max_csv_bytes)
-    return json_response(services().communications.set_audience_csv(comm_id, body, by=admin).to_api())
+    request = _request()
+    if content_type(request) in JSON_TYPES:
+        from chalicelib.api.schemas import AudienceFilterBody, validated
+
+        account_filter = validated(AudienceFilterBody, json_object(request)).to_filter()
+        return json_response(services().audience.set_from_filter(comm_id, account_filter, by=admin))
+    body = raw_body(request, services().settings.max_csv_bytes)
+    return json_response(services().audience.set_from_csv(comm_id, body, by=admin))
+
+
+@route(bp, "/communications/{comm_id}/audience/upload-url", methods=["POST"])
+def audience_upload_url(comm_id: str) -> Response:
+    admin = caller(bp, write=True)
+    return json_response(services().audience.upload_url(comm_id, by=admin), status=201)
+
+
+@route(bp, "/communications/{comm_id}/audience/errors.csv", methods=["GET"])
+def audience_errors(comm_id: str) -> Response:
+    caller(bp)
+    url = services().audience.errors_download_url(comm_id)
+    return json_response({"url": url}, status=302, headers={"Location": url})
+
+
+@route(bp, "/communications/{comm_id}/preview", methods=["POST"], content_types=JSON_TYPES)
+def preview(comm_id: str) -> Response:
+    from chalicelib.api.schemas import PreviewBody, validated
+
+    caller(bp)
+    body = validated(PreviewBody, json_object(_request()))
+    channel = Channel(body.channel) if body.channel else None
+    return json_response(services().review.preview(comm_id, body.account_id, channel))
+
+
+@route(bp, "/communications/{comm_id}/dry-run", methods=["POST"])
+def dry_run(comm_id: str) -> Response:
+    caller(bp)
+    communication = services().communications.get(comm_id)
+    if communication.audience.accepted <= services().settings.dry_run_direct_max_accounts:
+        return json_response(services().review.dry_run(comm_id))
+    job = services().jobs.start("dry_run", {"comm_id": comm_id})
+    return json_response({"job_id": job.job_id, "job": job.to_api()}, status=202)
+
+
+@route(bp, "/communications/{comm_id}/test-send", methods=["POST"], content_types=JSON_TYPES)
+def test_send(comm_id: str) -> Response:
+    from chalicelib.api.schemas import TestSendBody, validated
+
+    admin = caller(bp, write=True)
+    body = validated(TestSendBody, json_object(_request()))
+    report = services().review.test_send(comm_id, admin, body.account_id, body.email, body.phone)
+    return json_response(report)
 
 
 @route(bp, "/communications/{comm_id}/send", methods=["POST"])

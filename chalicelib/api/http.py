@@ -93,6 +93,12 @@ def raw_body(request: Request, max_bytes: int) -> bytes:
     return raw
 
 
+def content_type(request: Request) -> str:
+    """The request's media type, without parameters (charset, boundary)."""
+    headers: Any = request.headers or {}
+    return str(headers.get("content-type") or "").split(";")[0].strip().lower()
+
+
 def query_param(request: Request, name: str) -> str | None:
     params: Any = request.query_params or {}
     return params.get(name) or None

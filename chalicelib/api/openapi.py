@@ -7,11 +7,18 @@ from typing import Any
 
 ERROR = {"$ref": "#/components/schemas/Error"}
 
-# (method, path, summary, request body: model name | "csv" | None, success status)
+# (method, path, summary, request body: model names and/or "csv" joined by "|", or None; success status)
 ROUTES: list[tuple[str, str, str, str | None, int]] = [
     ("get", "/health", "Liveness check", None, 200),
     ("get", "/openapi.json", "This document", None, 200),
     ("put", "/accounts/{account_id}", "Create or replace an account", "AccountBody", 200),
+    (
+        "get",
+        "/accounts/export.csv",
+        "Export accounts as CSV (same filters as the list); over 5,000 rows it answers 202 {job_id}",
+        None,
+        200,
+    ),
     ("get", "/accounts/{account_id}", "One account", None, 200),
     ("get", "/accounts", "List accounts (filters: service_area, network_provider, segment)", None, 200),
     ("post", "/accounts/import", "Upsert accounts from a CSV with a header row", "csv", 200),
@@ -24,10 +31,51 @@ ROUTES: list[tuple[str, str, str, str | None, int]] = [
     (
         "put",
         "/communications/{comm_id}/audience",
-        "Replace a draft's audience with a CSV of account ids",
-        "csv",
+        "Replace a draft's audience: a CSV of account ids (up to 6 MB), or JSON {filter}",
+        "AudienceFilterBody|csv",
         200,
     ),
+    (
+        "post",
+        "/communications/{comm_id}/audience/upload-url",
+        "A presigned S3 form upload for a large audience CSV, imported by a worker",
+        None,
+        201,
+    ),
+    (
+        "get",
+        "/communications/{comm_id}/audience/errors.csv",
+        "Redirect to the full list of rejected audience lines",
+        None,
+        302,
+    ),
+    (
+        "post",
+        "/communications/{comm_id}/preview",
+        "What one account would receive, or why it would be skipped",
+        "PreviewBody",
+        200,
+    ),
+    (
+        "post",
+        "/communications/{comm_id}/dry-run",
+        "Count the messages a send would produce; over 5,000 accounts it answers 202 {job_id}",
+        None,
+        200,
+    ),
+    (
+        "post",
+        "/communications/{comm_id}/test-send",
+        "Send the rendered message(s) to one recipient; nothing is recorded",
+        "TestSendBody",
+        200,
+    ),
+    ("post", "/templates", "Save a template", "TemplateBody", 201),
+    ("get", "/templates", "List templates, newest first", None, 200),
+    ("get", "/templates/{template_id}", "One template", None, 200),
+    ("put", "/templates/{template_id}", "Replace a template", "TemplateBody", 200),
+    ("delete", "/templates/{template_id}", "Delete a template", None, 204),
+    ("get", "/jobs/{job_id}", "A job's state, progress and result (or result_url)", None, 200),
     (
         "post",
         "/communications/{comm_id}/send",
@@ -98,6 +146,8 @@ ROUTES: list[tuple[str, str, str, str | None, int]] = [
 
 QUERY_PARAMETERS: dict[str, list[str]] = {
     "/accounts": ["service_area", "network_provider", "segment", "cursor", "limit"],
+    "/accounts/export.csv": ["service_area", "network_provider", "segment"],
+    "/templates": ["cursor", "limit"],
     "/communications": ["status", "cursor", "limit"],
     "/communications/{comm_id}/messages": ["channel", "status", "account_id", "cursor", "limit"],
     "/communications/{comm_id}/audit": ["cursor", "limit"],
@@ -147,20 +197,18 @@ def document() -> dict[str, Any]:
         }
         if not is_public_path(path):
             operation["security"] = [{"bearer": []}]
-        if body == "csv":
-            operation["requestBody"] = {
-                "required": True,
-                "content": {"text/csv": {"schema": {"type": "string"}}},
-            }
-        elif body:
-            model = getattr(schemas, body)
-            schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
-            components.update(schema.pop("$defs", {}))
-            components[body] = schema
-            operation["requestBody"] = {
-                "required": True,
-                "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{body}"}}},
-            }
+        content: dict[str, Any] = {}
+        for kind in (body or "").split("|"):
+            if kind == "csv":
+                content["text/csv"] = {"schema": {"type": "string"}}
+            elif kind:
+                model = getattr(schemas, kind)
+                schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+                components.update(schema.pop("$defs", {}))
+                components[kind] = schema
+                content["application/json"] = {"schema": {"$ref": f"#/components/schemas/{kind}"}}
+        if content:
+            operation["requestBody"] = {"required": True, "content": content}
         paths.setdefault(path, {})[method] = operation
     return {
         "openapi": "3.1.0",

@@ -18,6 +18,7 @@ from pydantic import (
 )
 from pydantic import ValidationError as PydanticValidationError
 
+from chalicelib.domain.addresses import email_problem, phone_problem
 from chalicelib.domain.audience import canonical_uuid
 from chalicelib.domain.communications import DraftFields
 from chalicelib.domain.errors import ValidationError
@@ -40,7 +41,8 @@ from chalicelib.domain.operator_settings import (
     Providers,
     RateLimits,
 )
-from chalicelib.domain.planning import E164, EMAIL
+from chalicelib.domain.ports import AccountFilter
+from chalicelib.domain.templates import TemplateFields
 
 if TYPE_CHECKING:
     from chalicelib.settings import Settings
@@ -103,16 +105,12 @@ class AccountBody(_Body):
     @field_validator("email")
     @classmethod
     def _email(cls, value: str | None) -> str | None:
-        if value and not EMAIL.match(value):
-            raise ValueError("not a valid email address")
-        return value or None
+        return _valid_email(value)
 
     @field_validator("phone")
     @classmethod
     def _phone(cls, value: str | None) -> str | None:
-        if value and not E164.match(value):
-            raise ValueError("not an E.164 phone number (like +15145550123)")
-        return value or None
+        return _valid_phone(value)
 
     @field_validator("timezone")
     @classmethod
@@ -123,6 +121,20 @@ class AccountBody(_Body):
     @classmethod
     def _unique_channels(cls, value: list[str]) -> list[str]:
         return list(dict.fromkeys(value))
+
+
+def _valid_email(value: str | None) -> str | None:
+    problem = email_problem(value) if value else None
+    if problem:
+        raise ValueError(f"not a valid email address: {problem}")
+    return value or None
+
+
+def _valid_phone(value: str | None) -> str | None:
+    problem = phone_problem(value) if value else None
+    if problem:
+        raise ValueError(problem)
+    return value or None
 
 
 class EmailBody(_Body):
@@ -210,7 +222,76 @@ class CommunicationPatch(_Body):
 class CommunicationCreate(CommunicationPatch):
     name: Name
     channels: list[ChannelName] = Field(min_length=1, max_length=2)
+    default_language: LanguageTag | None = None
+    template_id: Annotated[str, StringConstraints(max_length=64)] | None = None
+
+    @model_validator(mode="after")
+    def _content_source(self) -> CommunicationCreate:
+        if self.template_id and self.content is not None:
+            raise ValueError("give content or template_id, not both")
+        if not self.template_id and not self.default_language:
+            raise ValueError("default_language is required (unless template_id gives it)")
+        return self
+
+    def to_fields(self) -> DraftFields:
+        fields = super().to_fields()
+        return DraftFields(**{**vars(fields), "template_id": self.template_id})
+
+
+class TemplateBody(_Body):
+    name: Name
     default_language: LanguageTag
+    content: ContentBody
+
+    def to_fields(self) -> TemplateFields:
+        return TemplateFields(self.name, self.default_language, self.content.to_content())
+
+
+FilterValues = list[Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]]
+
+
+class AccountFilterBody(_Body):
+    service_area: FilterValues | None = Field(default=None, max_length=100)
+    network_provider: FilterValues | None = Field(default=None, max_length=100)
+    segment: FilterValues | None = Field(default=None, max_length=100)
+
+
+class AudienceFilterBody(_Body):
+    filter: AccountFilterBody
+
+    def to_filter(self) -> AccountFilter:
+        return AccountFilter(
+            service_area=self.filter.service_area or None,
+            network_provider=self.filter.network_provider or None,
+            segment=self.filter.segment or None,
+        )
+
+
+class PreviewBody(_Body):
+    account_id: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+    channel: ChannelName | None = None
+
+
+class TestSendBody(_Body):
+    account_id: Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)] | None = None
+    email: OptionalText = None
+    phone: OptionalText = None
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        return _valid_email(value)
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, value: str | None) -> str | None:
+        return _valid_phone(value)
+
+    @model_validator(mode="after")
+    def _recipient(self) -> TestSendBody:
+        if not (self.account_id or self.email or self.phone):
+            raise ValueError("give account_id, email or phone")
+        return self
 
 
 class ScheduleBody(_Body):
@@ -266,7 +347,7 @@ class SettingsBody(_Body):
     @field_validator("from_email", "reply_to")
     @classmethod
     def _email(cls, value: str | None) -> str | None:
-        if value is not None and not EMAIL.match(value):
+        if value is not None and email_problem(value) is not None:
             raise ValueError("not a valid email address")
         return value
 
@@ -280,7 +361,7 @@ class SettingsBody(_Body):
     @field_validator("sms_sender")
     @classmethod
     def _sms_sender(cls, value: str | None) -> str | None:
-        if value and not (SENDER_ID.match(value) or E164.match(value)):
+        if value and not (SENDER_ID.match(value) or phone_problem(value) is None):
             raise ValueError(
                 "not an SMS sender: 1-11 letters, digits or hyphens with a letter, or an E.164 number"
             )

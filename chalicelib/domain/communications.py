@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.domain.audience import AudienceImport, chunked, decode_csv, import_audience
 from chalicelib.domain.errors import Conflict, Forbidden, NotFound, ValidationError
 from chalicelib.domain.models import (
     SCHEDULER,
     Admin,
-    AudienceSummary,
     AuditAction,
     AuditEntry,
     Channel,
@@ -35,6 +33,7 @@ from chalicelib.domain.ports import (
     AuditLog,
     CommunicationStore,
     MessageStore,
+    TemplateStore,
     WorkQueue,
 )
 from chalicelib.domain.rendering import RenderError, render_email, render_sms, template_errors
@@ -75,6 +74,9 @@ class DraftFields:
         values.update(dict.fromkeys(self.cleared))
         return values
 
+    # On create only: copy content (and the default language, unless given) from a saved template.
+    template_id: str | None = None
+
 
 @dataclass
 class CommunicationService:
@@ -89,8 +91,11 @@ class CommunicationService:
     audit: AuditLog
     # Fresh operator settings (the approval threshold is a control: never read from a stale cache).
     operator_settings: Callable[[], OperatorSettings]
+    templates: TemplateStore | None = None
 
     def create(self, fields: DraftFields, by: Admin) -> Communication:
+        if fields.template_id:
+            fields = self._from_template(fields)
         assert fields.name and fields.channels and fields.default_language
         communication = Communication(
             comm_id=new_id(),
@@ -103,6 +108,7 @@ class CommunicationService:
             urgent=bool(fields.urgent),
             expires_at=fields.expires_at,
             contact_hours=fields.contact_hours,
+            template_id=fields.template_id,
         )
         _check_templates(communication.content)
         _check_expiry(communication.expires_at)
@@ -143,40 +149,6 @@ class CommunicationService:
         draft = self._draft(comm_id)
         self.communications.delete_draft(comm_id)
         self._record(comm_id, by, AuditAction.DELETE, name=draft.name)
-
-    def set_audience_csv(self, comm_id: str, body: bytes | str, *, by: Admin) -> AudienceImport:
-        """Replace a draft's audience with the accounts of a CSV; bad lines are reported, not taken."""
-        draft = self._draft(comm_id)
-        result = import_audience(decode_csv(body), self._existing_accounts)
-        if not result.account_ids:
-            raise ValidationError(
-                "the CSV names no existing account, so the audience was left unchanged", result.errors
-            )
-        chunks = self.audiences.replace(
-            comm_id, chunked(result.account_ids, self.audience_chunk_size), draft.audience.chunks
-        )
-        summary = AudienceSummary(
-            source="csv",
-            state="ready",
-            accepted=len(result.account_ids),
-            duplicates=result.duplicates,
-            rejected=result.rejected,
-            chunks=chunks,
-        )
-        self.communications.set_audience(comm_id, summary)
-        self._record(
-            comm_id,
-            by,
-            AuditAction.AUDIENCE,
-            source="csv",
-            accepted=summary.accepted,
-            duplicates=summary.duplicates,
-            rejected=summary.rejected,
-        )
-        return result
-
-    def _existing_accounts(self, account_ids: Sequence[str]) -> set[str]:
-        return set(self.directory.get_many(account_ids))
 
     def send(self, comm_id: str, by: Admin) -> Communication:
         """Start sending now, or ask for approval above the operator's threshold.
@@ -455,6 +427,19 @@ class CommunicationService:
         body["content"] = _rendered_content(communication, message)
         return body
 
+    def _from_template(self, fields: DraftFields) -> DraftFields:
+        """The fields with the template's content copied in: later edits of either stay apart."""
+        template = self.templates.get(fields.template_id) if self.templates and fields.template_id else None
+        if template is None:
+            raise ValidationError(
+                "the template does not exist", [{"field": "template_id", "error": "not found"}]
+            )
+        return replace(
+            fields,
+            content=template.content,
+            default_language=fields.default_language or template.default_language,
+        )
+
     def _draft(self, comm_id: str) -> Communication:
         communication = self.get(comm_id)
         if communication.status is S.SCHEDULED:
@@ -514,7 +499,10 @@ def _check_sendable(communication: Communication, starts_at: datetime | None = N
                 "error": f"it expires at {iso(communication.expires_at)}, before it would start",
             }
         )
-    if communication.audience.accepted == 0:
+    if communication.audience.state in ("importing", "failed"):
+        state = communication.audience.state
+        problems.append({"field": "audience", "error": f"the audience import is {state}; it must be ready"})
+    elif communication.audience.accepted == 0:
         problems.append({"field": "audience", "error": "the audience is empty; upload a CSV first"})
     for channel in communication.channels:
         languages = communication.content.languages(channel)
@@ -536,8 +524,11 @@ def _rendered_content(communication: Communication, message: Message) -> dict[st
         return None
     try:
         if message.channel is Channel.EMAIL:
-            email = render_email(communication.content.email[message.language], message.render_context)
+            email = render_email(
+                communication.content.email[message.language], message.render_context, communication
+            )
             return {"subject": email.subject, "html": email.html, "text": email.text}
-        return {"body": render_sms(communication.content.sms[message.language], message.render_context).body}
+        sms = render_sms(communication.content.sms[message.language], message.render_context, communication)
+        return {"body": sms.body}
     except RenderError:
         return None  # the message failed to render when sent; its error says why

@@ -127,6 +127,10 @@ class Admin:
 
 # Who the audit trail names when Herald itself acts (a scheduled communication starting).
 SCHEDULER = Admin(id="herald:scheduler", first_name="Herald", last_name="scheduler", can_write=True)
+# … and when it imports an uploaded audience file (the upload itself carries no admin).
+AUDIENCE_IMPORTER = Admin(
+    id="herald:audience-import", first_name="Herald", last_name="audience import", can_write=True
+)
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -349,23 +353,33 @@ class Counts:
 
 @dataclass
 class AudienceSummary:
-    source: str | None = None  # "csv" | "filter" | None while unset
-    state: str = "empty"  # empty | ready
+    source: str | None = None  # "csv" | "upload" | "filter" | None while unset
+    state: str = "empty"  # empty | importing | ready | failed
     accepted: int = 0
     duplicates: int = 0
     rejected: int = 0
     chunks: int = 0
     filter: dict[str, list[str]] | None = None
+    # Why an import failed, and where the full list of rejected lines is (a file key).
+    error: str | None = None
+    errors_key: str | None = None
+    # The uploaded file an upload audience came from (S3 may report a file more than once).
+    upload_key: str | None = None
 
-    def to_api(self) -> dict[str, Any]:
-        return {
+    def to_api(self, comm_id: str | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {
             "source": self.source,
             "state": self.state,
             "accepted": self.accepted,
             "duplicates": self.duplicates,
             "rejected": self.rejected,
             "filter": self.filter,
+            "error": self.error,
+            "errors_url": None,
         }
+        if self.errors_key and comm_id:
+            body["errors_url"] = f"/communications/{comm_id}/audience/errors.csv"
+        return body
 
 
 @dataclass
@@ -423,7 +437,7 @@ class Communication:
             "sent_pct": counts.sent_pct,
             "wizard_step": self.wizard_step,
             "template_id": self.template_id,
-            "audience": self.audience.to_api(),
+            "audience": self.audience.to_api(self.comm_id),
             "scheduled_at": iso(self.send_at),
             "scheduled_by": self.scheduled_by.to_api() if self.scheduled_by else None,
             "approved_by": self.approved_by.to_api() if self.approved_by else None,
@@ -524,3 +538,68 @@ class SendResult:
 class Page[T]:
     items: list[T]
     next_cursor: str | None
+
+
+@dataclass
+class Template:
+    """Saved, reusable content; a communication created from it gets a copy."""
+
+    template_id: str
+    name: str
+    default_language: str
+    content: Content
+    created_at: datetime = field(default_factory=utc_now)
+    updated_at: datetime = field(default_factory=utc_now)
+    created_by: Admin | None = None
+
+    def to_api(self) -> dict[str, Any]:
+        return {
+            "id": self.template_id,
+            "name": self.name,
+            "default_language": self.default_language,
+            "content": self.content.to_api(),
+            "created_at": iso(self.created_at),
+            "updated_at": iso(self.updated_at),
+            "created_by": self.created_by.to_api() if self.created_by else None,
+        }
+
+
+class JobState(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+@dataclass
+class Job:
+    """Work that can outlast an HTTP request (an export, a dry run over a large audience)."""
+
+    job_id: str
+    kind: str
+    params: dict[str, Any]
+    state: JobState = JobState.QUEUED
+    # How far it got, in the job's own unit (audience chunks, exported rows); total when known.
+    done: int = 0
+    total: int | None = None
+    result: dict[str, Any] | None = None
+    result_key: str | None = None
+    error: str | None = None
+    created_at: datetime = field(default_factory=utc_now)
+    updated_at: datetime = field(default_factory=utc_now)
+
+    def to_api(self, result_url: str | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "id": self.job_id,
+            "kind": self.kind,
+            "state": str(self.state),
+            "progress": {"done": self.done, "total": self.total},
+            "created_at": iso(self.created_at),
+            "updated_at": iso(self.updated_at),
+            "error": self.error,
+        }
+        if self.result is not None:
+            body["result"] = self.result
+        if result_url is not None:
+            body["result_url"] = result_url
+        return body

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from chalicelib.domain.models import Account, Channel, SkipReason
-
-E164 = re.compile(r"^\+[1-9]\d{6,14}$")
-# Deliberately loose: one @, a dot in the domain, no spaces. Providers do the strict checks.
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+from chalicelib.domain.addresses import email_problem, phone_problem
+from chalicelib.domain.models import Account, Channel, Communication, SkipReason
 
 
 @dataclass(frozen=True)
@@ -39,10 +35,10 @@ def address_problem(account: Account, channel: Channel) -> SkipReason | None:
     if channel is Channel.EMAIL:
         if not account.email:
             return SkipReason.NO_EMAIL
-        return None if EMAIL.match(account.email) else SkipReason.INVALID_EMAIL
+        return None if email_problem(account.email) is None else SkipReason.INVALID_EMAIL
     if not account.phone:
         return SkipReason.NO_PHONE
-    return None if E164.match(account.phone) else SkipReason.INVALID_PHONE
+    return None if phone_problem(account.phone) is None else SkipReason.INVALID_PHONE
 
 
 def address_for(account: Account, channel: Channel) -> str | None:
@@ -72,3 +68,10 @@ def pick_language(wanted: str | None, available: Sequence[str], default: str) ->
         return LanguageChoice(by_lower[default.lower()], fell_back=True)
     # Validation keeps the default language present; this guards content edited since.
     return LanguageChoice(available[0], fell_back=True)
+
+
+def choose_language(communication: Communication, channel: Channel, account: Account) -> LanguageChoice:
+    """The content language `account` gets on `channel` (the rule sender, preview and dry run share)."""
+    return pick_language(
+        account.language, communication.content.languages(channel), communication.default_language
+    )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -16,12 +16,14 @@ from chalicelib.domain.models import (
     Communication,
     CommunicationStatus,
     Counts,
+    Job,
     Message,
     MessageStatus,
     OutgoingEmail,
     OutgoingSms,
     Page,
     SendResult,
+    Template,
 )
 
 if TYPE_CHECKING:
@@ -33,6 +35,16 @@ class AccountFilter:
     service_area: list[str] | None = None
     network_provider: list[str] | None = None
     segment: list[str] | None = None
+
+    def is_empty(self) -> bool:
+        return not (self.service_area or self.network_provider or self.segment)
+
+    def to_api(self) -> dict[str, list[str]]:
+        return {
+            key: list(values)
+            for key in ("service_area", "network_provider", "segment")
+            if (values := getattr(self, key))
+        }
 
 
 class AccountDirectory(Protocol):
@@ -51,6 +63,18 @@ class AccountDirectory(Protocol):
         ...
 
     def list(self, account_filter: AccountFilter, cursor: str | None, limit: int) -> Page[Account]: ...
+
+    def statuses(self, account_ids: Sequence[str]) -> dict[str, str]:
+        """The status ("active"/"inactive") of the accounts that exist among `account_ids` (batched)."""
+        ...
+
+    def ids_matching(self, account_filter: AccountFilter) -> Iterator[str]:
+        """Ids of the accounts matching a non-empty filter, ascending and each once, read from indexes."""
+        ...
+
+    def iter_accounts(self, account_filter: AccountFilter) -> Iterator[Account]:
+        """Every account matching the filter (all accounts when it is empty), page by page."""
+        ...
 
 
 class CommunicationStore(Protocol):
@@ -78,7 +102,8 @@ class CommunicationStore(Protocol):
         self, communication: Communication, expected: CommunicationStatus = CommunicationStatus.DRAFT
     ) -> bool:
         """Move a communication from `expected` (a draft, a due schedule, an approved request) to
-        IN_PROGRESS with its sender, approver and start time; False if it had already moved."""
+        IN_PROGRESS with its sender, approver and start time; False if it had already moved or its
+        audience is not ready (an import still writing chunks, or a failed one)."""
         ...
 
     def move(self, communication: Communication, expected: CommunicationStatus) -> bool:
@@ -233,3 +258,57 @@ class DiscardMetrics:
 
     def count(self, name: str, value: int = 1, dimensions: Mapping[str, str] | None = None) -> None:
         return None
+
+
+class TemplateStore(Protocol):
+    def create(self, template: Template) -> None: ...
+
+    def get(self, template_id: str) -> Template | None: ...
+
+    def list(self, cursor: str | None, limit: int) -> Page[Template]: ...
+
+    def save(self, template: Template) -> None:
+        """Replace an existing template; NotFound when it is gone."""
+        ...
+
+    def delete(self, template_id: str) -> bool:
+        """Delete a template; False when there was none."""
+        ...
+
+
+class JobStore(Protocol):
+    def create(self, job: Job) -> None: ...
+
+    def get(self, job_id: str) -> Job | None: ...
+
+    def update(self, job: Job) -> None: ...
+
+
+class JobQueue(Protocol):
+    def enqueue_job(self, job_id: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class UploadTicket:
+    """A presigned form upload: POST `fields` plus the file to `url` before `expires_at`."""
+
+    url: str
+    fields: dict[str, str]
+    expires_at: datetime
+    key: str
+
+
+class FileStore(Protocol):
+    """Large files (audience uploads, rejected-line lists, exports) kept outside the API's 6 MB bodies."""
+
+    def upload_ticket(self, key: str, max_bytes: int, expires_s: int) -> UploadTicket: ...
+
+    def read_chunks(self, key: str) -> Iterator[bytes]:
+        """The file's bytes, streamed; FileNotFoundError when it is missing."""
+        ...
+
+    def write_lines(self, key: str, lines: Iterable[str], content_type: str) -> int:
+        """Store the lines as one file (streamed); returns the bytes written."""
+        ...
+
+    def download_url(self, key: str, expires_s: int, filename: str) -> str: ...

@@ -16,6 +16,7 @@ from chalicelib.domain.models import (
     Communication,
     CommunicationStatus,
     Counts,
+    EmailContent,
     Message,
     MessageStatus,
     OutgoingEmail,
@@ -24,7 +25,7 @@ from chalicelib.domain.models import (
     SendResult,
     utc_now,
 )
-from chalicelib.domain.planning import PlannedMessage, address_for, pick_language, plan_channels
+from chalicelib.domain.planning import PlannedMessage, address_for, choose_language, plan_channels
 from chalicelib.domain.ports import (
     AccountDirectory,
     AudienceStore,
@@ -41,7 +42,7 @@ from chalicelib.domain.ports import (
     TaskOutcome,
     WorkQueue,
 )
-from chalicelib.domain.rendering import RenderError, render_email, render_sms
+from chalicelib.domain.rendering import RenderError, render_message
 
 logger = logging.getLogger(__name__)
 
@@ -174,11 +175,10 @@ class Sender:
         records: list[Message] = []
         for planned in task.accounts:
             tally.unplan(planned.channels)
-            account = accounts.get(planned.account_id)
-            for planned_message in plan_channels(account, communication.channels):
-                record = self._message(communication, planned.account_id, account, planned_message, cancelled)
-                tally.add(record)
-                records.append(record)
+        for outlined in self.outline(communication, [a.account_id for a in task.accounts], accounts):
+            record = self._message(communication, outlined, accounts.get(outlined.account_id), cancelled)
+            tally.add(record)
+            records.append(record)
         self.messages.put_many(records)
         finish_if_done(self.communications, self.ledger.complete_task(task, TaskOutcome(tally.counts)))
         self._report(records)
@@ -193,35 +193,29 @@ class Sender:
         for (name, channel), value in sorted(outcomes.items()):
             self.metrics.count(name, value, {"channel": str(channel)})
 
+    def outline(
+        self, communication: Communication, account_ids: Sequence[str], accounts: dict[str, Account]
+    ) -> list[Message]:
+        """The messages these accounts get, as decided before any provider call.
+
+        SKIPPED ones carry their reason; the others are QUEUED with address, language and the
+        account fields they render with. Preview and dry run call this too, so they agree with a send.
+        """
+        messages: list[Message] = []
+        for account_id in account_ids:
+            account = accounts.get(account_id)
+            for planned in plan_channels(account, communication.channels):
+                messages.append(_outlined(communication, account_id, account, planned))
+        return messages
+
     def _message(
-        self,
-        communication: Communication,
-        account_id: str,
-        account: Account | None,
-        planned: PlannedMessage,
-        cancelled: bool,
+        self, communication: Communication, message: Message, account: Account | None, cancelled: bool
     ) -> Message:
-        message = Message(
-            comm_id=communication.comm_id,
-            account_id=account_id,
-            channel=planned.channel,
-            status=MessageStatus.QUEUED,
-        )
-        if planned.skip_reason is not None or account is None:
-            message.status = MessageStatus.SKIPPED
-            message.skip_reason = planned.skip_reason
-            message.error = SKIP_REASON_TEXT[planned.skip_reason] if planned.skip_reason else None
-            message.address = address_for(account, planned.channel) if account else None
+        if message.status is MessageStatus.SKIPPED or account is None:
             return message
-        message.address = address_for(account, planned.channel)
         if cancelled:
             message.status = MessageStatus.CANCELLED
             return message
-        language = pick_language(
-            account.language, communication.content.languages(planned.channel), communication.default_language
-        )
-        message.language = language.language
-        message.render_context = account.render_context()
         try:
             result = self._deliver(communication, message, account)
         except RenderError as error:
@@ -238,17 +232,15 @@ class Sender:
     def _deliver(self, communication: Communication, message: Message, account: Account) -> SendResult:
         assert message.address is not None and message.language is not None
         tags = {"comm_id": communication.comm_id, "message_id": message.message_id}
-        context = account.render_context()
+        rendered = render_message(communication, message.channel, message.language, account.render_context())
         identity = self.identity() if self.identity else None
-        if message.channel is Channel.EMAIL:
-            email = render_email(communication.content.email[message.language], context)
+        if isinstance(rendered, EmailContent):
             outgoing_email = OutgoingEmail(
-                message.address, email.subject, email.html, email.text, tags, sender=identity
+                message.address, rendered.subject, rendered.html, rendered.text, tags, sender=identity
             )
             return self._with_retries(lambda: self.email_sender().send(outgoing_email))
-        sms = render_sms(communication.content.sms[message.language], context)
         sender_id = identity.sms_sender if identity else None
-        outgoing_sms = OutgoingSms(message.address, sms.body, tags, sender_id=sender_id)
+        outgoing_sms = OutgoingSms(message.address, rendered.body, tags, sender_id=sender_id)
         return self._with_retries(lambda: self.sms_sender().send(outgoing_sms))
 
     def _with_retries(self, attempt: Callable[[], SendResult]) -> SendResult:
@@ -266,3 +258,23 @@ class Sender:
                 self.retry.sleep(delay)
                 delay *= 2
         raise AssertionError("unreachable")
+
+
+def _outlined(
+    communication: Communication, account_id: str, account: Account | None, planned: PlannedMessage
+) -> Message:
+    message = Message(
+        comm_id=communication.comm_id,
+        account_id=account_id,
+        channel=planned.channel,
+        status=MessageStatus.QUEUED,
+    )
+    message.address = address_for(account, planned.channel) if account else None
+    if planned.skip_reason is not None or account is None:
+        message.status = MessageStatus.SKIPPED
+        message.skip_reason = planned.skip_reason
+        message.error = SKIP_REASON_TEXT[planned.skip_reason] if planned.skip_reason else None
+        return message
+    message.language = choose_language(communication, planned.channel, account).language
+    message.render_context = account.render_context()
+    return message

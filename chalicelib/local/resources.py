@@ -4,7 +4,9 @@ The template is the one definition of every table key, index, queue, topic and b
 merges it into what ``chalice package`` generates). Locally we hand moto's CloudFormation the
 template's own standalone resources of the types moto's CloudFormation can create, so there is
 no second copy of any key schema anywhere. Secrets Manager secrets, which moto's CloudFormation
-does not know, are created through the Secrets Manager API from the same definitions.
+does not know, are created through the Secrets Manager API from the same definitions; moto's
+CloudFormation creates a bucket but ignores its lifecycle rules and event notifications, so those
+are applied afterwards through the S3 API, from the same template properties.
 """
 
 from __future__ import annotations
@@ -44,10 +46,15 @@ def local_template(template: dict[str, Any] | None = None) -> dict[str, Any]:
     of LOCAL_RESOURCE_TYPES (tables, queues, topics with their subscriptions, buckets, keys)."""
     template = template if template is not None else load_template()
     resources = {
-        logical_id: resource
+        logical_id: dict(resource)
         for logical_id, resource in template["Resources"].items()
         if resource.get("Type") in LOCAL_RESOURCE_TYPES
     }
+    for resource in resources.values():
+        # Dependencies on resources left out (the queue policy) do not apply locally.
+        depends = [d for d in resource.pop("DependsOn", []) if d in resources]
+        if depends:
+            resource["DependsOn"] = depends
     return {
         "AWSTemplateFormatVersion": template.get("AWSTemplateFormatVersion", "2010-09-09"),
         "Parameters": template.get("Parameters", {}),
@@ -77,8 +84,9 @@ def create_resources_with_clients(
     from_email: str | None = None,
     dynamodb: Any = None,
     secretsmanager: Any = None,
-) -> None:
-    """Create the tables, queues (with DLQ redrive), topics, buckets and the SES sender identity;
+) -> dict[str, str]:
+    """Create the tables, queues (with DLQ redrive), topics, buckets (with their lifecycle
+    rules and S3 notifications) and the SES sender identity;
     with a `secretsmanager` client, the template's (empty) provider-key secrets too.
 
     With a ``dynamodb`` client, the tables' TimeToLiveSpecification is applied too (moto's
@@ -87,8 +95,11 @@ def create_resources_with_clients(
     Works with any clients pointing at moto: a moto server (``create_resources``) or
     in-process ``moto.mock_aws()`` (``boto3.client("cloudformation")``,
     ``boto3.client("ses")``). Idempotent: an existing stack for the stage is kept.
+    Returns the environment variables naming resources whose names moto chose (the bucket),
+    as the deployed template sets them on its functions.
     """
     name = stack_name(stage)
+    created = False
     if not _stack_exists(cloudformation, name):
         cloudformation.create_stack(
             StackName=name,
@@ -98,11 +109,19 @@ def create_resources_with_clients(
         status = cloudformation.describe_stacks(StackName=name)["Stacks"][0]["StackStatus"]
         if status != "CREATE_COMPLETE":
             raise RuntimeError(f"local stack {name} ended {status}")
+        created = True
     ses.verify_email_identity(EmailAddress=from_email or get_settings().from_email)
     if dynamodb is not None:
         _apply_time_to_live(dynamodb, stage)
     if secretsmanager is not None:
         _create_secrets(secretsmanager, stage)
+    physical = {
+        r["LogicalResourceId"]: r["PhysicalResourceId"]
+        for r in cloudformation.describe_stack_resources(StackName=name)["StackResources"]
+    }
+    if created:
+        _configure_buckets(cloudformation, physical)
+    return _environment(physical)
 
 
 def _apply_time_to_live(dynamodb: Any, stage: str) -> None:
@@ -114,14 +133,96 @@ def _apply_time_to_live(dynamodb: Any, stage: str) -> None:
         dynamodb.update_time_to_live(TableName=table, TimeToLiveSpecification=ttl)
 
 
-def create_resources(endpoint_url: str, stage: str = "dev", region: str | None = None) -> None:
-    """Create Herald's resources on the moto server at ``endpoint_url``."""
+def _sibling_client(cloudformation: Any, service: str) -> Any:
+    """A client of `service` on the same moto as `cloudformation` (a server, or in-process)."""
+    endpoint = cloudformation.meta.endpoint_url
+    on_server = {} if endpoint.endswith(".amazonaws.com") else {"endpoint_url": endpoint}
+    return boto3.client(
+        service, region_name=cloudformation.meta.region_name, **on_server, **DUMMY_CREDENTIALS
+    )
+
+
+def _configure_buckets(cloudformation: Any, physical: dict[str, str]) -> None:
+    """Apply each bucket's lifecycle rules and queue notifications from the template."""
+    s3, sqs = _sibling_client(cloudformation, "s3"), _sibling_client(cloudformation, "sqs")
+    for logical_id, resource in load_template()["Resources"].items():
+        if resource.get("Type") != "AWS::S3::Bucket":
+            continue
+        bucket, props = physical[logical_id], resource.get("Properties", {})
+        rules = props.get("LifecycleConfiguration", {}).get("Rules", [])
+        if rules:
+            s3.put_bucket_lifecycle_configuration(
+                Bucket=bucket, LifecycleConfiguration={"Rules": [_lifecycle_rule(r) for r in rules]}
+            )
+        queues = props.get("NotificationConfiguration", {}).get("QueueConfigurations", [])
+        if queues:
+            configurations = []
+            for queue in queues:
+                queue_url = physical[queue["Queue"]["Fn::GetAtt"][0]]
+                arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
+                rules_ = queue.get("Filter", {}).get("S3Key", {}).get("Rules", [])
+                configurations.append(
+                    {
+                        "QueueArn": arn["Attributes"]["QueueArn"],
+                        "Events": [queue["Event"]],
+                        "Filter": {"Key": {"FilterRules": rules_}},
+                    }
+                )
+            s3.put_bucket_notification_configuration(
+                Bucket=bucket, NotificationConfiguration={"QueueConfigurations": configurations}
+            )
+
+
+def _lifecycle_rule(rule: dict[str, Any]) -> dict[str, Any]:
+    rule = {name: _parameter_default(value) for name, value in rule.items()}
+    api_rule: dict[str, Any] = {
+        "ID": rule["Id"],
+        "Status": rule["Status"],
+        "Filter": {"Prefix": rule.get("Prefix", "")},
+    }
+    if "ExpirationInDays" in rule:
+        api_rule["Expiration"] = {"Days": rule["ExpirationInDays"]}
+    if "AbortIncompleteMultipartUpload" in rule:
+        api_rule["AbortIncompleteMultipartUpload"] = rule["AbortIncompleteMultipartUpload"]
+    if "NoncurrentVersionExpiration" in rule:
+        days = rule["NoncurrentVersionExpiration"]["NoncurrentDays"]
+        api_rule["NoncurrentVersionExpiration"] = {"NoncurrentDays": days}
+    return api_rule
+
+
+def _parameter_default(value: Any) -> Any:
+    """A ``{"Ref": parameter}`` as the parameter's default (the local stack passes only Stage)."""
+    if isinstance(value, dict) and set(value) == {"Ref"}:
+        parameter = load_template().get("Parameters", {}).get(value["Ref"])
+        if parameter is not None:
+            return parameter["Default"]
+    return value
+
+
+def _environment(physical: dict[str, str]) -> dict[str, str]:
+    """Settings variables the template's functions (or Globals) set from a bucket's name
+    (``{"Ref": bucket}``)."""
+    template = load_template()
+    buckets = {k for k, r in template["Resources"].items() if r.get("Type") == "AWS::S3::Bucket"}
+    fragments = [template.get("Globals", {}).get("Function", {})] + [
+        r.get("Properties", {}) for r in template["Resources"].values() if "Type" not in r
+    ]
+    environment: dict[str, str] = {}
+    for fragment in fragments:
+        for name, value in fragment.get("Environment", {}).get("Variables", {}).items():
+            if isinstance(value, dict) and value.get("Ref") in buckets and value["Ref"] in physical:
+                environment[name] = physical[value["Ref"]]
+    return environment
+
+
+def create_resources(endpoint_url: str, stage: str = "dev", region: str | None = None) -> dict[str, str]:
+    """Create Herald's resources on the moto server at ``endpoint_url``; returns their env variables."""
     region = region or get_settings().region
 
     def client(service: str) -> Any:
         return boto3.client(service, endpoint_url=endpoint_url, region_name=region, **DUMMY_CREDENTIALS)
 
-    create_resources_with_clients(
+    return create_resources_with_clients(
         cloudformation=client("cloudformation"),
         ses=client("ses"),
         stage=stage,

@@ -78,8 +78,11 @@ class EmbeddedStack:
         visibility_timeout_s: int = 5,
         start_timeout_s: float = 30,
         tick_interval_s: float | None = DEFAULT_TICK_S,
+        external_moto: bool = False,
     ) -> None:
+        """With `external_moto`, a moto server already listens on `moto_port` (another process)."""
         self.host = host
+        self.external_moto = external_moto
         self.moto_port = moto_port or free_port(host)
         self.http_port = http_port or free_port(host)
         self.stage = stage
@@ -116,7 +119,8 @@ class EmbeddedStack:
         try:
             self._start_moto()
             self._set_environment()
-            create_resources(self.moto_url, stage=get_settings().stage, region=LOCAL_REGION)
+            resource_env = create_resources(self.moto_url, stage=get_settings().stage, region=LOCAL_REGION)
+            self._apply_environment(dict(resource_env))
             self.app_module = self._import_app()
             self._start_http()
             self._start_pollers()
@@ -201,6 +205,9 @@ class EmbeddedStack:
     # -- steps -----------------------------------------------------------------------------------
 
     def _start_moto(self) -> None:
+        if self.external_moto:
+            _wait_for_port(self.host, self.moto_port, self.start_timeout_s)
+            return
         from moto.server import ThreadedMotoServer
 
         # moto serves through werkzeug, which logs every AWS call at INFO; keep warnings only.
@@ -231,6 +238,9 @@ class EmbeddedStack:
         for key, value in self._chalice_config().environment_variables.items():
             if key not in os.environ and key not in env:
                 env[key] = value
+        self._apply_environment(env)
+
+    def _apply_environment(self, env: dict[str, str | None]) -> None:
         for key, value in env.items():
             self._saved_env.setdefault(key, os.environ.get(key))
             if value is None:

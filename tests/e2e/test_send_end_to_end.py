@@ -44,7 +44,7 @@ def _accounts() -> list[dict[str, Any]]:
                 "last_name": f"Last{i}",
                 "email": f"person{i}@example.com",
                 # every seventh account has no phone on file
-                "phone": "" if i % 7 == 0 else f"+1514{i:07d}",
+                "phone": "" if i % 7 == 0 else f"+1514555{i:04d}",
                 "language": LANGUAGES[i % len(LANGUAGES)],
                 "channels": CHANNEL_MIXES[i % len(CHANNEL_MIXES)],
             }

@@ -33,7 +33,7 @@ class Cohort:
     marie: str  # fr-CA, email + SMS: two messages, in French
     alan: str  # en, email only
     grace: str  # en, prefers SMS but has no phone: skipped (no_phone)
-    broken: str  # en, an address SES refuses ("Missing domain"): could not be sent
+    broken: str  # en, an address SES refuses (non-ASCII before the @): could not be sent
     segment: str  # shared by these four accounts only
 
     @property
@@ -63,8 +63,9 @@ def seed_cohort(stack: Any, service_area: str = "North") -> Cohort:
         "broken": {
             "first_name": "Bob",
             "last_name": "Broken",
-            # Passes Herald's address check; SES (moto) refuses it, so the message cannot be sent.
-            "email": f"bob,{tag}@example.com",
+            # Passes Herald's address check (an internationalised address); SES takes only ASCII
+            # before the @, so the message cannot be sent.
+            "email": f"bób.{tag}@example.com",
             "language": "en",
             "channels": ["email"],
         },

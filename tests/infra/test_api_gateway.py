@@ -124,14 +124,14 @@ def test_email_and_sms_events_reach_the_events_queue_through_one_topic(template:
 
 def test_uploads_expire_and_never_go_public(template: dict[str, Any]) -> None:
     resources = template["Resources"]
-    bucket = resources["UploadsBucket"]["Properties"]
-    (rule,) = bucket["LifecycleConfiguration"]["Rules"]
-    assert rule["Status"] == "Enabled"
-    assert rule["ExpirationInDays"] == {"Ref": "UploadRetentionDays"}
-    assert rule["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 1}
+    bucket = resources["FilesBucket"]["Properties"]
+    rules = {rule["Id"]: rule for rule in bucket["LifecycleConfiguration"]["Rules"]}
+    assert {rule["Status"] for rule in rules.values()} == {"Enabled"}
+    assert rules["expire-audience-uploads"]["ExpirationInDays"] == {"Ref": "UploadRetentionDays"}
+    assert rules["abort-incomplete-uploads"]["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 1}
     assert set(bucket["PublicAccessBlockConfiguration"].values()) == {True}
     assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
-    (tls,) = resources["UploadsBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    (tls,) = resources["FilesBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
     assert tls["Effect"] == "Deny" and tls["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
 
 

@@ -56,9 +56,9 @@ def test_an_ses_event_published_to_the_events_topic_lands_in_the_events_queue(st
     assert redrive["deadLetterTargetArn"].endswith(":herald-dev-events-dlq")
 
 
-def test_the_uploads_bucket_is_encrypted_and_takes_an_upload(stack: dict[str, str]) -> None:
+def test_the_files_bucket_is_encrypted_and_takes_an_upload(stack: dict[str, str]) -> None:
     s3 = boto3.client("s3")
-    bucket = stack["UploadsBucket"]
+    bucket = stack["FilesBucket"]
     (rule,) = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
     assert rule["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
     s3.put_object(Bucket=bucket, Key="audiences/c-1.csv", Body=b"account_id\n")

@@ -12,6 +12,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote_plus
 
 import boto3
 import jwt
@@ -31,6 +32,7 @@ from chalicelib.local.tokens import VIEWER, mint_dev_token, mint_for_name
 
 ROOT = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
+ACCOUNT_ID = "123456789012"
 
 
 @pytest.fixture
@@ -64,6 +66,8 @@ def test_local_resources_are_the_templates_tables_and_queues(aws: None) -> None:
     ddb = boto3.client("dynamodb")
     for resource in local_template()["Resources"].values():
         props = resource["Properties"]
+        if resource["Type"] == "AWS::S3::Bucket":
+            continue  # test_local_bucket_has_the_templates_lifecycle_and_notifications
         if resource["Type"] == "AWS::DynamoDB::Table":
             table = ddb.describe_table(TableName=props["TableName"]["Fn::Sub"].replace("${Stage}", "dev"))[
                 "Table"
@@ -86,10 +90,30 @@ def test_local_resources_are_the_templates_tables_and_queues(aws: None) -> None:
 
 
 @pytest.mark.infra
+def test_local_bucket_has_the_templates_lifecycle_and_notifications(aws: None) -> None:
+    # GIVEN the local resources (the `aws` fixture created them from infra/template.json)
+    bucket = f"herald-dev-{ACCOUNT_ID}-files"
+    s3 = boto3.client("s3")
+    # THEN the bucket expires uploads and notifies the audience-import queue of new CSVs
+    rules = {r["ID"]: r for r in s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]}
+    assert rules["expire-audience-uploads"]["Expiration"] == {"Days": 2}
+    assert rules["expire-audience-uploads"]["Filter"] == {"Prefix": "audience-uploads/"}
+    notifications = s3.get_bucket_notification_configuration(Bucket=bucket)["QueueConfigurations"]
+    assert [n["QueueArn"].rsplit(":", 1)[1] for n in notifications] == ["herald-dev-audience-import"]
+    # AND an object created under audience-uploads/ reaches that queue as an S3 event
+    s3.put_object(Bucket=bucket, Key="audience-uploads/c1/u1.csv", Body=b"account_id\n")
+    s3.put_object(Bucket=bucket, Key="exports/elsewhere.csv", Body=b"x")
+    bodies = [json.loads(b) for b in _drain("herald-dev-audience-import")]
+    keys = [unquote_plus(r["s3"]["object"]["key"]) for body in bodies for r in body.get("Records", [])]
+    assert keys == ["audience-uploads/c1/u1.csv"]
+
+
+@pytest.mark.infra
 def test_creating_resources_twice_is_harmless(aws: None) -> None:
-    create_resources_with_clients(boto3.client("cloudformation"), boto3.client("ses"), stage="dev")
     tables = [r for r in local_template()["Resources"].values() if r["Type"] == "AWS::DynamoDB::Table"]
-    assert len(boto3.client("dynamodb").list_tables()["TableNames"]) == len(tables) == 6
+    env = create_resources_with_clients(boto3.client("cloudformation"), boto3.client("ses"), stage="dev")
+    assert len(boto3.client("dynamodb").list_tables()["TableNames"]) == len(tables) == 8
+    assert env == {"HERALD_FILES_BUCKET": f"herald-dev-{ACCOUNT_ID}-files"}
 
 
 @pytest.mark.infra

@@ -39,6 +39,8 @@ TABLE_KEYS = {
     "herald-${Stage}-audiences": [("comm_id", "HASH"), ("sk", "RANGE")],
     "herald-${Stage}-audit": [("subject", "HASH"), ("sk", "RANGE")],
     "herald-${Stage}-settings": [("scope", "HASH")],
+    "herald-${Stage}-templates": [("template_id", "HASH")],
+    "herald-${Stage}-jobs": [("job_id", "HASH")],
 }
 
 
@@ -212,3 +214,24 @@ def test_prod_stage_gets_its_own_config(prod_sam_path: Path, template: dict[str,
     )
     for log_group in of_type(prod, "AWS::Logs::LogGroup").values():
         assert log_group["Properties"]["RetentionInDays"] == 365
+
+
+def test_files_bucket_expires_files_and_notifies_the_import_queue(template: dict[str, Any]) -> None:
+    resources = template["Resources"]
+    bucket = resources["FilesBucket"]["Properties"]
+    rules = {r["Id"]: r for r in bucket["LifecycleConfiguration"]["Rules"]}
+    assert rules["expire-audience-uploads"]["ExpirationInDays"] == {"Ref": "UploadRetentionDays"}
+    assert template["Parameters"]["UploadRetentionDays"]["Default"] <= 7
+    assert rules["abort-incomplete-uploads"]["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 1}
+    assert bucket["PublicAccessBlockConfiguration"]["BlockPublicAcls"] is True
+    (notification,) = bucket["NotificationConfiguration"]["QueueConfigurations"]
+    assert notification["Queue"] == {"Fn::GetAtt": ["AudienceImportQueue", "Arn"]}
+    assert {"Name": "prefix", "Value": "audience-uploads/"} in notification["Filter"]["S3Key"]["Rules"]
+    # S3 checks it may send to the queue when the bucket is created: the policy must exist first.
+    assert "AudienceImportQueuePolicy" in resources["FilesBucket"]["DependsOn"]
+    policy = resources["AudienceImportQueuePolicy"]["Properties"]
+    (statement,) = policy["PolicyDocument"]["Statement"]
+    assert statement["Principal"] == {"Service": "s3.amazonaws.com"}
+    assert statement["Action"] == "sqs:SendMessage"
+    source = statement["Condition"]["ArnEquals"]["aws:SourceArn"]["Fn::Sub"]
+    assert source.endswith(bucket["BucketName"]["Fn::Sub"])

@@ -26,6 +26,22 @@ WRITE_BODIES: dict[tuple[str, str], Any] = {
         "channels": ["email"],
     },
     ("patch", "/communications/{comm_id}"): {"name": "Changed"},
+    ("post", "/templates"): {
+        "name": "T",
+        "default_language": "en",
+        "content": {"email": {}, "sms": {"en": {"body": "Hi"}}},
+    },
+    ("put", "/templates/{template_id}"): {
+        "name": "T",
+        "default_language": "en",
+        "content": {"email": {}, "sms": {"en": {"body": "Hi"}}},
+    },
+    ("post", "/communications/{comm_id}/test-send"): {"phone": "+15145550100"},
+}
+# POSTs that only read: a viewer may see what a send would do.
+READ_ONLY_POSTS = {
+    ("post", "/communications/{comm_id}/preview"),
+    ("post", "/communications/{comm_id}/dry-run"),
 }
 
 
@@ -45,21 +61,55 @@ def world(api: Api, client: Any) -> dict[str, str]:
         f"/communications/{scheduled}/schedule",
         {"send_at": iso(datetime.now(UTC) + timedelta(hours=1))},
     )
-    return {"account_id": account_id, "comm_id": scheduled, "sent_id": sent, "message_id": message_id}
+    # A draft with more rejected lines than a response lists: its full list is a file.
+    rejecting = api.create_communication()
+    bad_lines = "\n".join(f"bad-{n}" for n in range(1001))
+    response = api.call(
+        "put",
+        f"/communications/{rejecting}/audience",
+        f"account_id\n{account_id}\n{bad_lines}\n",
+        {"Content-Type": "text/csv"},
+    )
+    assert response.status_code == 200, response.body
+    template_id = api.call("post", "/templates", WRITE_BODIES[("post", "/templates")]).json["id"]
+    from chalicelib.wiring import services
+
+    job_id = services().jobs.start("dry_run", {"comm_id": sent}).job_id
+    return {
+        "account_id": account_id,
+        "comm_id": scheduled,
+        "sent_id": sent,
+        "message_id": message_id,
+        "rejecting_id": rejecting,
+        "template_id": template_id,
+        "job_id": job_id,
+    }
 
 
 def _path(template: str, ids: dict[str, str], for_read: bool) -> str:
     comm_id = ids["sent_id"] if for_read and "message_id" in template else ids["comm_id"]
-    return template.format(comm_id=comm_id, account_id=ids["account_id"], message_id=ids["message_id"])
+    if template.endswith("/errors.csv"):
+        comm_id = ids["rejecting_id"]
+    return template.format(
+        comm_id=comm_id,
+        account_id=ids["account_id"],
+        message_id=ids["message_id"],
+        template_id=ids["template_id"],
+        job_id=ids["job_id"],
+    )
 
 
 def test_a_viewer_gets_200_on_every_read(api: Api, world: dict[str, str]) -> None:
     viewer = api.as_admin("viewer-1", "Vera", "Viewer", permissions=VIEWER)
-    reads = [path for method, path, *_ in ROUTES if method == "get" and not is_public_path(path)]
-    assert "/communications/{comm_id}/audit" in reads and "/settings" in reads
-    for template in reads:
-        response = viewer.call("get", _path(template, world, for_read=True))
-        assert response.status_code == 200, (template, response.body)
+    reads = [
+        (method, path, status)
+        for method, path, _, _, status in ROUTES
+        if method == "get" and not is_public_path(path)
+    ]
+    assert {"/communications/{comm_id}/audit", "/settings"} <= {path for _, path, _ in reads}
+    for method, template, status in reads:
+        response = viewer.call(method, _path(template, world, for_read=True))
+        assert response.status_code == status, (template, response.body)
 
 
 def test_a_viewer_gets_403_on_every_write_and_nothing_changes(api: Api, world: dict[str, str]) -> None:
@@ -70,7 +120,11 @@ def test_a_viewer_gets_403_on_every_write_and_nothing_changes(api: Api, world: d
         "list": api.call("get", "/communications").json,
         "audit": api.call("get", f"/communications/{world['comm_id']}/audit").json,
     }
-    writes = [(method, path) for method, path, *_ in ROUTES if method != "get" and not is_public_path(path)]
+    writes = [
+        (method, path)
+        for method, path, *_ in ROUTES
+        if method != "get" and not is_public_path(path) and (method, path) not in READ_ONLY_POSTS
+    ]
     assert {("post", "/communications/{comm_id}/approve"), ("put", "/settings")} <= set(writes)
     for method, template in writes:
         body = WRITE_BODIES.get((method, template))

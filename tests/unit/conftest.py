@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from chalicelib.domain.audiences import AudienceService
 from chalicelib.domain.communications import CommunicationService, DraftFields
 from chalicelib.domain.models import Admin, Channel, Communication, Content
 from chalicelib.domain.operator_settings import SettingsService
@@ -18,6 +19,7 @@ from tests.unit.fakes import (
     FakeAuditLog,
     FakeCommunicationStore,
     FakeEmailSender,
+    FakeFileStore,
     FakeMessageStore,
     FakeSendLedger,
     FakeSettingsStore,
@@ -139,6 +141,31 @@ def service(
         audience_chunk_size=AUDIENCE_CHUNK_SIZE,
         audit=audit,
         operator_settings=operator_settings.get,
+    )
+
+
+@pytest.fixture
+def files() -> FakeFileStore:
+    return FakeFileStore()
+
+
+@pytest.fixture
+def audience(
+    store: FakeCommunicationStore,
+    audiences: FakeAudienceStore,
+    directory: FakeAccountDirectory,
+    files: FakeFileStore,
+    audit: FakeAuditLog,
+) -> AudienceService:
+    """Setting audiences (CSV, filter, upload), on the same fakes as `service`."""
+    return AudienceService(
+        communications=store,
+        audiences=audiences,
+        directory=directory,
+        files=lambda: files,
+        audit=audit,
+        chunk_size=AUDIENCE_CHUNK_SIZE,
+        max_upload_bytes=1_000_000,
     )
 
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import copy
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib.domain.errors import Conflict, SendFailure
@@ -37,7 +37,7 @@ from chalicelib.domain.models import (
     utc_now,
 )
 from chalicelib.domain.operator_settings import OperatorSettings, Providers, RateLimits
-from chalicelib.domain.ports import AccountFilter, SendTask, TaskOutcome
+from chalicelib.domain.ports import AccountFilter, SendTask, TaskOutcome, UploadTicket
 from chalicelib.domain.sending import Planner, Sender
 
 # --- builders -------------------------------------------------------------------------------
@@ -175,6 +175,16 @@ class FakeAccountDirectory:
         found = [copy.deepcopy(a) for a in self.accounts.values() if matches(a)]
         return _page(found, cursor, limit)
 
+    def statuses(self, account_ids: Sequence[str]) -> dict[str, str]:
+        return {a: self.accounts[a].status for a in dict.fromkeys(account_ids) if a in self.accounts}
+
+    def ids_matching(self, account_filter: AccountFilter) -> Iterator[str]:
+        return iter(sorted(a.account_id for a in self.iter_accounts(account_filter)))
+
+    def iter_accounts(self, account_filter: AccountFilter) -> Iterator[Account]:
+        page = self.list(account_filter, None, len(self.accounts) + 1)
+        return iter(page.items)
+
 
 class FakeCommunicationStore:
     """Communications by id, with the adapter's conditional writes."""
@@ -253,6 +263,10 @@ class FakeCommunicationStore:
     def start_sending(
         self, communication: Communication, expected: CommunicationStatus = CommunicationStatus.DRAFT
     ) -> bool:
+        stored = self.items.get(communication.comm_id)
+        # As the adapter's condition: an import still writing chunks (or a failed one) is never sent.
+        if stored is not None and stored.audience.state in ("importing", "failed"):
+            return False
         return self.move(communication, expected)
 
     def move(self, communication: Communication, expected: CommunicationStatus) -> bool:
@@ -574,3 +588,28 @@ class FakeSmsSender(_FakeProvider):
 
     def to(self, address: str) -> list[OutgoingSms]:
         return [sms for sms in self.sent if sms.to == address]
+
+
+class FakeFileStore:
+    """Files by key, in memory; download URLs name the key."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, bytes] = {}
+
+    def upload_ticket(self, key: str, max_bytes: int, expires_s: int) -> UploadTicket:
+        expires_at = utc_now() + timedelta(seconds=expires_s)
+        return UploadTicket(
+            url="http://127.0.0.1/upload", fields={"key": key}, expires_at=expires_at, key=key
+        )
+
+    def read_chunks(self, key: str) -> Iterator[bytes]:
+        if key not in self.files:
+            raise FileNotFoundError(key)
+        yield self.files[key]
+
+    def write_lines(self, key: str, lines: Iterable[str], content_type: str) -> int:
+        self.files[key] = "".join(lines).encode()
+        return len(self.files[key])
+
+    def download_url(self, key: str, expires_s: int, filename: str) -> str:
+        return f"http://127.0.0.1/files/{key}"

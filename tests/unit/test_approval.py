@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 
+from chalicelib.domain.audiences import AudienceService
 from chalicelib.domain.communications import CommunicationService, DraftFields
 from chalicelib.domain.errors import Conflict, Forbidden
 from chalicelib.domain.models import (
@@ -47,12 +48,16 @@ def threshold(operator_settings: SettingsService, admin: Admin) -> None:
 
 @pytest.fixture
 def make_ready(
-    make_draft: DraftMaker, service: CommunicationService, directory: FakeAccountDirectory, admin: Admin
+    make_draft: DraftMaker,
+    service: CommunicationService,
+    audience: AudienceService,
+    directory: FakeAccountDirectory,
+    admin: Admin,
 ) -> ReadyMaker:
     def make(size: int) -> str:
         draft = make_draft()
         ids = [directory.add(email=f"p{i}@example.com").account_id for i in range(size)]
-        service.set_audience_csv(draft.comm_id, "account_id\n" + "\n".join(ids) + "\n", by=admin)
+        audience.set_from_csv(draft.comm_id, "account_id\n" + "\n".join(ids) + "\n", by=admin)
         return draft.comm_id
 
     return make

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 
+from chalicelib.domain.audiences import AudienceService
 from chalicelib.domain.communications import CommunicationService, DraftFields
 from chalicelib.domain.errors import Conflict, NotFound, ValidationError
 from chalicelib.domain.models import Admin, communication_audit_subject, utc_now
@@ -32,6 +33,7 @@ def trail(audit: FakeAuditLog, comm_id: str) -> list[tuple[str, str]]:
 def test_a_communications_whole_life_is_in_its_audit_trail(
     make_draft: DraftMaker,
     service: CommunicationService,
+    audience: AudienceService,
     operator_settings: SettingsService,
     scheduler: Scheduler,
     directory: FakeAccountDirectory,
@@ -45,7 +47,7 @@ def test_a_communications_whole_life_is_in_its_audit_trail(
     # and a second admin approves
     draft = make_draft()
     service.update_draft(draft.comm_id, DraftFields(name="Outage tonight"), by=admin)
-    service.set_audience_csv(draft.comm_id, csv_of(*accounts), by=admin)
+    audience.set_from_csv(draft.comm_id, csv_of(*accounts), by=admin)
     service.schedule(draft.comm_id, utc_now() + timedelta(hours=1), by=admin)
     service.unschedule(draft.comm_id, by=admin)
     service.send(draft.comm_id, by=admin)
@@ -77,12 +79,13 @@ def test_a_communications_whole_life_is_in_its_audit_trail(
 def test_cancel_and_delete_are_recorded_and_the_trail_outlives_a_deleted_draft(
     make_draft: DraftMaker,
     service: CommunicationService,
+    audience: AudienceService,
     directory: FakeAccountDirectory,
     audit: FakeAuditLog,
     admin: Admin,
 ) -> None:
     scheduled = make_draft()
-    service.set_audience_csv(scheduled.comm_id, csv_of(directory.add().account_id), by=admin)
+    audience.set_from_csv(scheduled.comm_id, csv_of(directory.add().account_id), by=admin)
     service.schedule(scheduled.comm_id, utc_now() + timedelta(hours=1), by=admin)
     service.cancel(scheduled.comm_id, by=REVIEWER)
     assert trail(audit, scheduled.comm_id)[-1] == ("cancel", REVIEWER.id)

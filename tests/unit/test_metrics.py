@@ -10,6 +10,7 @@ from collections.abc import Mapping
 import pytest
 
 from chalicelib.adapters.metrics import EmfMetrics
+from chalicelib.domain.audiences import AudienceService
 from chalicelib.domain.communications import CommunicationService
 from chalicelib.domain.errors import PermanentFailure, Throttled
 from chalicelib.domain.models import Admin, Channel
@@ -43,16 +44,21 @@ def measured(planner: Planner, sender: Sender, queue: FakeWorkQueue, metrics: Re
 
 
 def _send(
-    make_draft: DraftMaker, service: CommunicationService, admin: Admin, account_ids: list[str]
+    make_draft: DraftMaker,
+    service: CommunicationService,
+    audience: AudienceService,
+    admin: Admin,
+    account_ids: list[str],
 ) -> None:
     draft = make_draft(channels=[Channel.EMAIL, Channel.SMS])
-    service.set_audience_csv(draft.comm_id, "account_id\n" + "\n".join(account_ids) + "\n", by=admin)
+    audience.set_from_csv(draft.comm_id, "account_id\n" + "\n".join(account_ids) + "\n", by=admin)
     service.send(draft.comm_id, by=admin)
 
 
 def test_sent_failed_and_skipped_messages_are_counted_by_channel(
     make_draft: DraftMaker,
     service: CommunicationService,
+    audience: AudienceService,
     admin: Admin,
     directory: FakeAccountDirectory,
     email_sender: FakeEmailSender,
@@ -64,7 +70,7 @@ def test_sent_failed_and_skipped_messages_are_counted_by_channel(
     refused = directory.add(email="bad@example.com", phone="+15145550123")
     email_sender.fail("bad@example.com", PermanentFailure("SES 550: mailbox unavailable"))
     # WHEN the communication goes out
-    _send(make_draft, service, admin, [no_phone.account_id, refused.account_id])
+    _send(make_draft, service, audience, admin, [no_phone.account_id, refused.account_id])
     measured.run()
     # THEN each outcome is counted once per channel, as a message count
     assert metrics.total(MetricName.MESSAGES_SENT, channel="email") == 1
@@ -77,6 +83,7 @@ def test_sent_failed_and_skipped_messages_are_counted_by_channel(
 def test_every_provider_throttle_is_counted(
     make_draft: DraftMaker,
     service: CommunicationService,
+    audience: AudienceService,
     admin: Admin,
     directory: FakeAccountDirectory,
     sms_sender: FakeSmsSender,
@@ -86,7 +93,7 @@ def test_every_provider_throttle_is_counted(
     account = directory.add(phone="+15145550199")
     sms_sender.fail("+15145550199", Throttled("SNS Throttling: Rate exceeded"), times=2)
 
-    _send(make_draft, service, admin, [account.account_id])
+    _send(make_draft, service, audience, admin, [account.account_id])
     measured.run()
 
     assert metrics.total(MetricName.PROVIDER_THROTTLES) == 2

@@ -6,6 +6,7 @@ from dataclasses import replace
 
 import pytest
 
+from chalicelib.domain.audiences import AudienceService
 from chalicelib.domain.communications import CommunicationService
 from chalicelib.domain.errors import Conflict
 from chalicelib.domain.models import SETTINGS_AUDIT_SUBJECT, Admin, ContactHours
@@ -128,6 +129,7 @@ def test_a_change_saved_in_another_container_shows_once_the_cache_expires(
 def test_messages_carry_the_operators_sender_identity_read_once_per_cache_period(
     make_draft: DraftMaker,
     service: CommunicationService,
+    audience: AudienceService,
     operator_settings: SettingsService,
     settings_store: FakeSettingsStore,
     directory: FakeAccountDirectory,
@@ -148,7 +150,7 @@ def test_messages_carry_the_operators_sender_identity_read_once_per_cache_period
     )
     draft = make_draft()
     ids = [directory.add(email=f"p{i}@example.com", phone=f"+1514555{i:04d}").account_id for i in range(20)]
-    service.set_audience_csv(draft.comm_id, "account_id\n" + "\n".join(ids) + "\n", by=admin)
+    audience.set_from_csv(draft.comm_id, "account_id\n" + "\n".join(ids) + "\n", by=admin)
     reads_before = settings_store.reads
     # WHEN it is sent
     service.send(draft.comm_id, by=admin)

@@ -83,18 +83,18 @@ def test_a_placeholder_the_account_lacks_is_an_error_not_a_blank(source: str) ->
         render_email(email(text=source), context(attributes={}))
 
 
-def test_line_breaks_in_a_rendered_subject_are_refused() -> None:
+def test_line_breaks_in_a_rendered_subject_become_spaces() -> None:
     # GIVEN a subject that takes a value carrying a line break (header injection)
     account = context(first_name="Ada\r\nBcc: everyone@example.com")
     # WHEN it is rendered
-    # THEN it is refused
-    with pytest.raises(RenderError, match="subject: line breaks"):
-        render_email(email(subject="Hello {{ account.first_name }}"), account)
+    rendered = render_email(email(subject="Hello {{ account.first_name }}"), account)
+    # THEN the subject stays one line: no header can be slipped in
+    assert "\r" not in rendered.subject and "\n" not in rendered.subject
+    assert rendered.subject.startswith("Hello Ada")
 
 
-def test_line_breaks_typed_into_a_subject_are_refused() -> None:
-    with pytest.raises(RenderError, match="subject"):
-        render_email(email(subject="Hello\nthere"), context())
+def test_line_breaks_typed_into_a_subject_become_spaces() -> None:
+    assert render_email(email(subject="Hello\nthere"), context()).subject == "Hello there"
 
 
 @pytest.mark.parametrize(

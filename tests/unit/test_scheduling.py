@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
+from chalicelib.domain.audiences import AudienceService
 from chalicelib.domain.communications import CommunicationService, DraftFields
 from chalicelib.domain.errors import Conflict, ValidationError
 from chalicelib.domain.models import (
@@ -39,7 +40,11 @@ ReadyMaker = Callable[..., str]
 
 @pytest.fixture
 def make_ready(
-    make_draft: DraftMaker, service: CommunicationService, directory: FakeAccountDirectory, admin: Admin
+    make_draft: DraftMaker,
+    service: CommunicationService,
+    audience: AudienceService,
+    directory: FakeAccountDirectory,
+    admin: Admin,
 ) -> ReadyMaker:
     """A draft with bilingual content and an audience of `size` accounts, ready to send."""
 
@@ -49,7 +54,7 @@ def make_ready(
             directory.add(email=f"person{i}@example.com", phone=f"+1514555{i:04d}").account_id
             for i in range(size)
         ]
-        service.set_audience_csv(draft.comm_id, "account_id\n" + "\n".join(ids) + "\n", by=admin)
+        audience.set_from_csv(draft.comm_id, "account_id\n" + "\n".join(ids) + "\n", by=admin)
         return draft.comm_id
 
     return make
@@ -114,15 +119,17 @@ def test_a_send_time_not_in_the_coming_year_is_refused(
 
 
 def test_scheduling_runs_the_same_checks_as_sending(
-    make_draft: DraftMaker, service: CommunicationService, directory: FakeAccountDirectory, admin: Admin
+    make_draft: DraftMaker,
+    service: CommunicationService,
+    audience: AudienceService,
+    directory: FakeAccountDirectory,
+    admin: Admin,
 ) -> None:
     # GIVEN a draft without an audience, and one without SMS content in its default language
     empty = make_draft()
     content = Content(email={"fr": EmailContent("Panne", "Panne", "Panne")}, sms={"en": SmsContent("Outage")})
     untranslated = make_draft(default_language="fr", content=content)
-    service.set_audience_csv(
-        untranslated.comm_id, "account_id\n" + directory.add().account_id + "\n", by=admin
-    )
+    audience.set_from_csv(untranslated.comm_id, "account_id\n" + directory.add().account_id + "\n", by=admin)
     # WHEN they are scheduled
     # THEN each is refused with what is missing
     with pytest.raises(ValidationError) as no_audience:
@@ -161,7 +168,11 @@ def test_scheduling_again_for_the_same_time_acts_once_and_another_time_is_a_conf
 
 
 def test_a_scheduled_communication_is_frozen_until_unscheduled(
-    make_ready: ReadyMaker, service: CommunicationService, directory: FakeAccountDirectory, admin: Admin
+    make_ready: ReadyMaker,
+    service: CommunicationService,
+    audience: AudienceService,
+    directory: FakeAccountDirectory,
+    admin: Admin,
 ) -> None:
     # GIVEN a scheduled communication
     comm_id = make_ready()
@@ -170,9 +181,7 @@ def test_a_scheduled_communication_is_frozen_until_unscheduled(
     # THEN each is a conflict that says to unschedule first
     for attempt in (
         lambda: service.update_draft(comm_id, DraftFields(name="Edited"), by=admin),
-        lambda: service.set_audience_csv(
-            comm_id, "account_id\n" + directory.add().account_id + "\n", by=admin
-        ),
+        lambda: audience.set_from_csv(comm_id, "account_id\n" + directory.add().account_id + "\n", by=admin),
         lambda: service.delete_draft(comm_id, by=admin),
     ):
         with pytest.raises(Conflict) as raised:

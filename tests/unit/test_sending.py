@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from chalicelib.domain.audiences import AudienceService
 from chalicelib.domain.communications import CommunicationService
 from chalicelib.domain.errors import PermanentFailure, Throttled, TransientFailure
 from chalicelib.domain.models import (
@@ -55,19 +56,34 @@ class Launch:
 
     make_draft: DraftMaker
     service: CommunicationService
+    audience: AudienceService
     admin: Admin
+    directory: FakeAccountDirectory
 
     def __call__(self, accounts: list[Account], **draft_options: object) -> str:
         draft = self.make_draft(**draft_options)
         body = "account_id\n" + "\n".join(a.account_id for a in accounts) + "\n"
-        self.service.set_audience_csv(draft.comm_id, body, by=self.admin)
+        # A CSV turns inactive accounts away: an inactive account here stands for one that became
+        # inactive after the audience was uploaded, which the send then skips.
+        went_inactive = [a.account_id for a in accounts if a.status == "inactive"]
+        for account_id in went_inactive:
+            self.directory.accounts[account_id].status = "active"
+        self.audience.set_from_csv(draft.comm_id, body, by=self.admin)
+        for account_id in went_inactive:
+            self.directory.accounts[account_id].status = "inactive"
         self.service.send(draft.comm_id, by=self.admin)
         return draft.comm_id
 
 
 @pytest.fixture
-def launch(make_draft: DraftMaker, service: CommunicationService, admin: Admin) -> Launch:
-    return Launch(make_draft, service, admin)
+def launch(
+    make_draft: DraftMaker,
+    service: CommunicationService,
+    audience: AudienceService,
+    admin: Admin,
+    directory: FakeAccountDirectory,
+) -> Launch:
+    return Launch(make_draft, service, audience, admin, directory)
 
 
 def communication(store: FakeCommunicationStore, comm_id: str) -> Communication:
@@ -567,16 +583,17 @@ def test_a_cancelled_communications_remaining_tasks_send_nothing(
     store.force_status(comm_id, S.CANCELLED)
     pipeline.run()
     # THEN nothing more is sent; the rest is recorded CANCELLED, known skips still SKIPPED
-    assert len(email_sender.sent) + len(sms_sender.sent) == sent_before == 4
+    # (the audience's order is not the file's, so the first task may hold the account without a phone)
+    assert len(email_sender.sent) + len(sms_sender.sent) == sent_before in (3, 4)
     statuses = [m.status for m in messages.of(comm_id)]
-    assert statuses.count(M.SENT) == 4
-    assert statuses.count(M.CANCELLED) == 5
+    assert statuses.count(M.SENT) == sent_before
+    assert statuses.count(M.CANCELLED) == 10 - 1 - sent_before
     assert messages.for_account(comm_id, accounts[4].account_id)[SMS].status is M.SKIPPED
     # AND it stays CANCELLED, with every message accounted for and none pending
     comm = communication(store, comm_id)
     assert comm.status is S.CANCELLED
     assert comm.counts.pending == 0
-    assert comm.counts.cancelled == 5
+    assert comm.counts.cancelled == 10 - 1 - sent_before
     assert_counts_match_records(store, messages, comm_id)
 
 

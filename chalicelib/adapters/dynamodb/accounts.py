@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import heapq
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from chalicelib.adapters.dynamodb.common import batch_get, batch_write, from_item, query_pages, to_item
@@ -11,6 +12,7 @@ from chalicelib.domain.models import Account, Channel, Page
 from chalicelib.domain.ports import AccountFilter
 
 FILTER_KEYS = ("service_area", "network_provider", "segment")
+INDEX_FOR = {key: f"by_{key}" for key in FILTER_KEYS}
 
 
 def account_to_item(account: Account) -> dict[str, Any]:
@@ -85,3 +87,96 @@ class DynamoAccountDirectory:
             )
         items, next_cursor = query_pages(self._client, limit, cursor, **query)
         return Page([account_from_item(item) for item in items], next_cursor)
+
+    def statuses(self, account_ids: Sequence[str]) -> dict[str, str]:
+        keys = [{"account_id": {"S": account_id}} for account_id in dict.fromkeys(account_ids)]
+        items = batch_get(
+            self._client,
+            self._table,
+            keys,
+            ProjectionExpression="account_id, #status",
+            ExpressionAttributeNames={"#status": "status"},
+        )
+        return {item["account_id"]["S"]: item.get("status", {}).get("S", "active") for item in items}
+
+    def ids_matching(self, account_filter: AccountFilter) -> Iterator[str]:
+        # Each (index, value) query yields ids in ascending order (the index's sort key), so OR
+        # within a key is a merge and AND across keys is a merge-intersection: no scan, and
+        # memory does not grow with the number of matches.
+        per_key = [
+            _unique(heapq.merge(*(self._index_ids(key, value) for value in dict.fromkeys(values))))
+            for key in FILTER_KEYS
+            if (values := getattr(account_filter, key))
+        ]
+        if not per_key:
+            raise ValueError("ids_matching needs a non-empty filter")
+        return _intersect(per_key)
+
+    def _index_ids(self, key: str, value: str) -> Iterator[str]:
+        query: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": INDEX_FOR[key],
+            "KeyConditionExpression": "#key = :value",
+            "ExpressionAttributeNames": {"#key": key},
+            "ExpressionAttributeValues": {":value": {"S": value}},
+        }
+        while True:
+            response = self._client.query(**query)
+            for item in response.get("Items", []):
+                yield item["account_id"]["S"]
+            if not response.get("LastEvaluatedKey"):
+                return
+            query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def iter_accounts(self, account_filter: AccountFilter) -> Iterator[Account]:
+        if account_filter.is_empty():
+            scan: dict[str, Any] = {"TableName": self._table}
+            while True:
+                response = self._client.scan(**scan)
+                yield from (account_from_item(item) for item in response.get("Items", []))
+                if not response.get("LastEvaluatedKey"):
+                    return
+                scan["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        batch: list[str] = []
+        for account_id in self.ids_matching(account_filter):
+            batch.append(account_id)
+            if len(batch) == 100:
+                yield from self._in_order(batch)
+                batch = []
+        yield from self._in_order(batch)
+
+    def _in_order(self, account_ids: Sequence[str]) -> Iterator[Account]:
+        found = self.get_many(account_ids)
+        return (found[account_id] for account_id in account_ids if account_id in found)
+
+
+def _unique(ids: Iterable[str]) -> Iterator[str]:
+    previous = None
+    for account_id in ids:
+        if account_id != previous:
+            yield account_id
+            previous = account_id
+
+
+def _intersect(streams: Sequence[Iterator[str]]) -> Iterator[str]:
+    """Ids present in every ascending stream."""
+    heads: list[str] = []
+    for stream in streams:
+        head = next(stream, None)
+        if head is None:
+            return
+        heads.append(head)
+    while True:
+        highest = max(heads)
+        for index, stream in enumerate(streams):
+            while heads[index] < highest:
+                following = next(stream, None)
+                if following is None:
+                    return
+                heads[index] = following
+        if all(head == highest for head in heads):
+            yield highest
+            following_heads = [next(stream, None) for stream in streams]
+            if any(head is None for head in following_heads):
+                return
+            heads = [head for head in following_heads if head is not None]

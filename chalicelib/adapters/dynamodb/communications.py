@@ -167,6 +167,7 @@ class DynamoCommunicationStore:
         values: dict[str, Any],
         condition_status: CommunicationStatus | None = None,
         return_new: bool = False,
+        extra_condition: tuple[str, dict[str, str], dict[str, Any]] | None = None,
     ) -> dict[str, Any] | None:
         names = {f"#{k}": k for k in values}
         expression_values = {f":{k}": v for k, v in to_item(values).items()}
@@ -186,6 +187,11 @@ class DynamoCommunicationStore:
             names["#status"] = "status"
             expression_values[":expected_status"] = {"S": str(condition_status)}
             request["ConditionExpression"] = "#status = :expected_status"
+            if extra_condition is not None:
+                expression_part, extra_names, extra_values = extra_condition
+                request["ConditionExpression"] += f" AND {expression_part}"
+                names.update(extra_names)
+                expression_values.update(extra_values)
         else:
             request["ConditionExpression"] = "attribute_exists(comm_id)"
         if return_new:
@@ -228,7 +234,13 @@ class DynamoCommunicationStore:
     def start_sending(
         self, communication: Communication, expected: CommunicationStatus = CommunicationStatus.DRAFT
     ) -> bool:
-        return self._conditional(communication.comm_id, _lifecycle_values(communication), expected)
+        # Only a ready audience is sent: an import that is writing chunks cannot race the send.
+        ready = (
+            "#audience.#audience_state = :ready",
+            {"#audience": "audience", "#audience_state": "state"},
+            {":ready": {"S": "ready"}},
+        )
+        return self._conditional(communication.comm_id, _lifecycle_values(communication), expected, ready)
 
     def move(self, communication: Communication, expected: CommunicationStatus) -> bool:
         return self._conditional(communication.comm_id, _lifecycle_values(communication), expected)
@@ -255,9 +267,15 @@ class DynamoCommunicationStore:
         values = {"status": str(status), "finished_at": now, "updated_at": now}
         return self._conditional(comm_id, values, CommunicationStatus.IN_PROGRESS)
 
-    def _conditional(self, comm_id: str, values: dict[str, Any], expected: CommunicationStatus) -> bool:
+    def _conditional(
+        self,
+        comm_id: str,
+        values: dict[str, Any],
+        expected: CommunicationStatus,
+        extra: tuple[str, dict[str, str], dict[str, Any]] | None = None,
+    ) -> bool:
         try:
-            self._update(comm_id, values, condition_status=expected)
+            self._update(comm_id, values, condition_status=expected, extra_condition=extra)
         except ClientError as error:
             if is_condition_failure(error):
                 return False

@@ -8,6 +8,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.adapters.aws_errors import classify
+from chalicelib.domain.errors import PermanentFailure
 from chalicelib.domain.models import OutgoingEmail, SenderIdentity, SendResult
 
 
@@ -30,7 +31,7 @@ class SesEmailSender:
         sender = email.sender or self._default_sender
         request: dict[str, Any] = {
             "FromEmailAddress": _address(sender.from_email, sender.from_name),
-            "Destination": {"ToAddresses": [email.to]},
+            "Destination": {"ToAddresses": [_ses_recipient(email.to)]},
             "Content": {
                 "Simple": {
                     "Subject": {"Data": email.subject, "Charset": "UTF-8"},
@@ -57,3 +58,11 @@ class SesEmailSender:
 def _address(email: str, name: str) -> str:
     # formataddr encodes a non-ASCII display name (RFC 2047), which SES requires.
     return formataddr((name, email)) if name else email
+
+
+def _ses_recipient(address: str) -> str:
+    """The address as SES takes it: a 7-bit ASCII local part (SES has no SMTPUTF8) and a Punycode domain."""
+    local, _, domain = address.rpartition("@")
+    if not local.isascii():
+        raise PermanentFailure("SES: the part before the @ must be ASCII (SES does not support SMTPUTF8)")
+    return f"{local}@{domain.encode('idna').decode('ascii')}" if not domain.isascii() else address

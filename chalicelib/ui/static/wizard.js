@@ -636,31 +636,40 @@ function PreviewPanel({ id, draft, channel, ensureSaved }) {
   useEffect(() => {
     api.listAccounts({ limit: 50 }).then((r) => {
       setAccounts(r.items || []);
-      if (!accountId && r.items?.length) setAccountId(r.items[0].account_id);
+      // Only a default: never replaces an account the admin typed while the list was loading.
+      if (r.items?.length) setAccountId((current) => current || r.items[0].account_id);
     }, () => {});
   }, []);
   useEffect(() => {
     if (!id || !accountId) return undefined;
+    // A preview that answers after the account or content changed again is stale: dropped.
+    let stale = false;
     const handle = setTimeout(async () => {
       setLoading(true);
       try {
         const savedId = await ensureSaved();
-        setResult(await api.preview(savedId, { account_id: accountId.trim(), channel }));
-        setError(null);
+        const previewed = await api.preview(savedId, { account_id: accountId.trim(), channel });
+        if (!stale) {
+          setResult(previewed);
+          setError(null);
+        }
       } catch (e) {
-        setError(e);
+        if (!stale) setError(e);
       } finally {
-        setLoading(false);
+        if (!stale) setLoading(false);
       }
     }, 900);
-    return () => clearTimeout(handle);
+    return () => {
+      stale = true;
+      clearTimeout(handle);
+    };
   }, [id, accountId, channel, JSON.stringify(draft.content), draft.default_language]);
   return html`
     <aside class="card preview" aria-labelledby="preview-title">
       <h2 id="preview-title">Preview ${loading ? html`<span class="spinner" aria-hidden="true"></span>` : null}</h2>
       <label class="field">For account
         <input list="preview-accounts" value=${accountId} placeholder="Account UUID" spellcheck="false"
-          onChange=${(e) => setAccountId(e.target.value)} data-testid="preview-account" />
+          onInput=${(e) => setAccountId(e.target.value)} data-testid="preview-account" />
         ${(() => {
           const chosen = accounts.find((a) => a.account_id === accountId.trim());
           return chosen ? html`<span class="muted small">${chosen.first_name} ${chosen.last_name} · ${chosen.language} · ${chosen.channels.join(", ")}</span>` : null;

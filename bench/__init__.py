@@ -1,0 +1,11 @@
+"""Herald's benchmarks: `make bench` (`python -m bench`) runs them, prints a table, writes bench/results.json.
+
+Adding one: a module here with `run(smoke: bool) -> dict[str, float]` (numbers only, keys unique
+across benchmarks, `smoke=True` a run of a few seconds that `make test` uses so it cannot rot)
+and, optionally, `TARGETS = {key: (">=" | "<=", value)}`; then one line in BENCHMARKS below.
+"""
+
+BENCHMARKS = [
+    "bench.audience_import",
+    "bench.render_throughput",
+]

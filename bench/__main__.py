@@ -1,0 +1,63 @@
+"""``python -m bench [--smoke] [--only NAME] [--output PATH]``: run benchmarks, print a table, write JSON."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bench import BENCHMARKS
+
+DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results.json"
+
+
+def _meets(value: float, target: tuple[str, float] | None) -> str:
+    if target is None:
+        return ""
+    op, bound = target
+    ok = value >= bound if op == ">=" else value <= bound
+    return f"{op} {bound:g}  {'ok' if ok else 'MISSED'}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--smoke", action="store_true", help="tiny runs, to check the benchmarks still work")
+    parser.add_argument("--only", action="append", help="run only these modules (e.g. render_throughput)")
+    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
+    args = parser.parse_args(argv)
+
+    results: dict[str, float] = {}
+    rows: list[tuple[str, float, str]] = []
+    for name in BENCHMARKS:
+        if args.only and name.rsplit(".", 1)[-1] not in args.only:
+            continue
+        module: Any = importlib.import_module(name)
+        print(f"running {name}{' (smoke)' if args.smoke else ''} ...", file=sys.stderr, flush=True)
+        started = time.perf_counter()
+        measured: dict[str, float] = module.run(smoke=args.smoke)
+        print(f"  done in {time.perf_counter() - started:.1f} s", file=sys.stderr, flush=True)
+        targets: dict[str, tuple[str, float]] = getattr(module, "TARGETS", {})
+        for key, value in measured.items():
+            if not isinstance(value, int | float) or isinstance(value, bool):
+                raise TypeError(f"{name}: {key} is {value!r}, not a number")
+            if key in results:
+                raise ValueError(f"{name}: {key} is already reported by another benchmark")
+            results[key] = value
+            rows.append((key, value, _meets(value, targets.get(key))))
+
+    width = max((len(key) for key, _, _ in rows), default=10)
+    print(f"{'metric':<{width}}  {'value':>14}  target")
+    for key, value, target in rows:
+        print(f"{key:<{width}}  {value:>14,.3f}  {target}")
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+    print(f"wrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
