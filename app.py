@@ -3,7 +3,7 @@
 from chalice import Chalice
 
 from chalicelib import workers
-from chalicelib.api import accounts, communications, meta
+from chalicelib.api import accounts, communications, followup, meta, webhooks
 from chalicelib.settings import get_settings
 
 settings = get_settings()
@@ -12,6 +12,8 @@ app.api.binary_types = []  # CSV bodies arrive as text
 app.register_blueprint(meta.bp)
 app.register_blueprint(accounts.bp)
 app.register_blueprint(communications.bp)
+app.register_blueprint(followup.bp)
+app.register_blueprint(webhooks.bp)
 
 
 @app.on_sqs_message(queue=settings.plan_queue, batch_size=1)
@@ -22,3 +24,8 @@ def plan_worker(event):
 @app.on_sqs_message(queue=settings.send_queue, batch_size=10)
 def send_worker(event):
     return workers.send.handle(event.to_dict())
+
+
+@app.on_sqs_message(queue=settings.events_queue, batch_size=10)
+def events_worker(event):
+    return workers.events.handle(event.to_dict())

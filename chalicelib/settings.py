@@ -6,6 +6,15 @@ import os
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+# Secrets: never in code; HERALD_<NAME> in the environment or the provider secret (see below).
+CREDENTIAL_NAMES = (
+    "sendgrid_api_key",
+    "sendgrid_webhook_public_key",
+    "mailgun_api_key",
+    "mailgun_signing_key",
+    "twilio_auth_token",
+)
+
 
 def _env(name: str, default: str) -> str:
     return os.environ.get(name, default)
@@ -54,6 +63,60 @@ class Settings:
     )
     max_csv_bytes: int = field(
         default_factory=lambda: int(_env("HERALD_MAX_CSV_BYTES", str(6 * 1024 * 1024)))
+    )
+
+    # -- delivery tracking -------------------------------------------------------------------------
+    delivery_events_table: str = field(
+        default_factory=lambda: _env("HERALD_DELIVERY_EVENTS_TABLE", _resource("delivery-events"))
+    )
+    suppressions_table: str = field(
+        default_factory=lambda: _env("HERALD_SUPPRESSIONS_TABLE", _resource("suppressions"))
+    )
+    events_queue: str = field(default_factory=lambda: _env("HERALD_EVENTS_QUEUE", _resource("events")))
+    # SNS topics whose messages /webhooks/sns accepts (comma-separated ARNs).
+    events_topic_arns: tuple[str, ...] = field(
+        default_factory=lambda: tuple(a for a in _env("HERALD_EVENTS_TOPIC_ARNS", "").split(",") if a)
+    )
+    # Raw provider events (and the duplicates they reveal) are kept this long.
+    event_retention_days: int = field(default_factory=lambda: int(_env("HERALD_EVENT_RETENTION_DAYS", "90")))
+    # An event that arrives before its message is recorded is tried again after this delay, so often.
+    early_event_delay_s: int = field(default_factory=lambda: int(_env("HERALD_EARLY_EVENT_DELAY_S", "30")))
+    early_event_attempts: int = field(default_factory=lambda: int(_env("HERALD_EARLY_EVENT_ATTEMPTS", "20")))
+    # The public base URL of this API (Twilio signs the full callback URL).
+    public_url: str = field(default_factory=lambda: _env("HERALD_PUBLIC_URL", "").rstrip("/"))
+
+    email_provider: str = field(default_factory=lambda: _env("HERALD_EMAIL_PROVIDER", "ses"))
+    sms_provider: str = field(default_factory=lambda: _env("HERALD_SMS_PROVIDER", "sns"))
+    # Provider credentials: from the environment, or from this Secrets Manager secret (a JSON object
+    # with the same names in lower case, e.g. {"sendgrid_api_key": "..."}) when the variable is unset.
+    provider_secret_id: str = field(default_factory=lambda: _env("HERALD_PROVIDER_SECRET_ID", ""))
+    http_timeout_s: float = field(default_factory=lambda: float(_env("HERALD_PROVIDER_TIMEOUT_S", "10")))
+
+    sendgrid_base_url: str = field(
+        default_factory=lambda: _env("HERALD_SENDGRID_BASE_URL", "https://api.sendgrid.com")
+    )
+    mailgun_base_url: str = field(
+        default_factory=lambda: _env("HERALD_MAILGUN_BASE_URL", "https://api.mailgun.net")
+    )
+    mailgun_domain: str = field(default_factory=lambda: _env("HERALD_MAILGUN_DOMAIN", ""))
+    # Mailgun webhooks older than this are refused (their tokens are remembered this long).
+    mailgun_max_age_s: int = field(default_factory=lambda: int(_env("HERALD_MAILGUN_MAX_AGE_S", "900")))
+    twilio_base_url: str = field(
+        default_factory=lambda: _env("HERALD_TWILIO_BASE_URL", "https://api.twilio.com")
+    )
+    twilio_account_sid: str = field(default_factory=lambda: _env("HERALD_TWILIO_ACCOUNT_SID", ""))
+    twilio_from: str = field(default_factory=lambda: _env("HERALD_TWILIO_FROM", ""))
+    twilio_messaging_service_sid: str = field(
+        default_factory=lambda: _env("HERALD_TWILIO_MESSAGING_SERVICE_SID", "")
+    )
+    eum_origination_identity: str = field(default_factory=lambda: _env("HERALD_EUM_ORIGINATION_IDENTITY", ""))
+    eum_configuration_set: str = field(default_factory=lambda: _env("HERALD_EUM_CONFIGURATION_SET", ""))
+    credentials: dict[str, str] = field(
+        default_factory=lambda: {
+            name: os.environ[f"HERALD_{name.upper()}"]
+            for name in CREDENTIAL_NAMES
+            if os.environ.get(f"HERALD_{name.upper()}")
+        }
     )
 
 

@@ -8,8 +8,11 @@ from typing import TYPE_CHECKING, Any
 from chalicelib.settings import Settings, get_settings
 
 if TYPE_CHECKING:
+    from chalicelib.adapters.webhooks import DeliveryWebhooks
     from chalicelib.domain.accounts import AccountService
     from chalicelib.domain.communications import CommunicationService
+    from chalicelib.domain.delivery import DeliveryTracker
+    from chalicelib.domain.followup import FollowUpService
     from chalicelib.domain.ports import EmailSender, SmsSender
     from chalicelib.domain.sending import Planner, Sender
 
@@ -75,16 +78,121 @@ class Services:
 
     @cached_property
     def email_sender(self) -> EmailSender:
+        s = self.settings
+        if s.email_provider == "sendgrid":
+            from chalicelib.adapters.email.sendgrid import SendGridEmailSender
+
+            key = self.credential("sendgrid_api_key")
+            return SendGridEmailSender(self.http, s.sendgrid_base_url, key, s.from_email, s.from_name)
+        if s.email_provider == "mailgun":
+            from chalicelib.adapters.email.mailgun import MailgunEmailSender
+
+            key = self.credential("mailgun_api_key")
+            return MailgunEmailSender(
+                self.http, s.mailgun_base_url, s.mailgun_domain, key, s.from_email, s.from_name
+            )
+        if s.email_provider != "ses":
+            raise ValueError(
+                f"HERALD_EMAIL_PROVIDER must be ses, sendgrid or mailgun, not {s.email_provider!r}"
+            )
         from chalicelib.adapters.email.ses import SesEmailSender
 
-        s = self.settings
         return SesEmailSender(self._client("sesv2"), s.from_email, s.from_name, s.ses_configuration_set)
 
     @cached_property
     def sms_sender(self) -> SmsSender:
+        s = self.settings
+        if s.sms_provider == "twilio":
+            from chalicelib.adapters.sms.twilio import TwilioSmsSender
+
+            return TwilioSmsSender(
+                self.http,
+                s.twilio_base_url,
+                s.twilio_account_sid,
+                self.credential("twilio_auth_token"),
+                s.twilio_from,
+                s.twilio_messaging_service_sid,
+                s.public_url,
+            )
+        if s.sms_provider == "eum":
+            from chalicelib.adapters.sms.eum import EumSmsSender
+
+            return EumSmsSender(
+                self._client("pinpoint-sms-voice-v2"), s.eum_origination_identity, s.eum_configuration_set
+            )
+        if s.sms_provider != "sns":
+            raise ValueError(f"HERALD_SMS_PROVIDER must be sns, eum or twilio, not {s.sms_provider!r}")
         from chalicelib.adapters.sms.sns import SnsSmsSender
 
-        return SnsSmsSender(self._client("sns"), self.settings.sms_sender_id)
+        return SnsSmsSender(self._client("sns"), s.sms_sender_id)
+
+    # -- delivery tracking -----------------------------------------------------------------------
+
+    @cached_property
+    def http(self) -> Any:
+        """One pooled HTTP client for every provider's REST API."""
+        from chalicelib.adapters.http import pool
+
+        return pool(self.settings.http_timeout_s)
+
+    def credential(self, name: str) -> str:
+        """A provider credential: HERALD_<NAME> from the environment, else the provider secret."""
+        return self.settings.credentials.get(name) or str(self._provider_secret.get(name, ""))
+
+    @cached_property
+    def _provider_secret(self) -> dict[str, Any]:
+        if not self.settings.provider_secret_id:
+            return {}
+        import json
+
+        response = self._client("secretsmanager").get_secret_value(SecretId=self.settings.provider_secret_id)
+        secret = json.loads(response["SecretString"])
+        return secret if isinstance(secret, dict) else {}
+
+    @cached_property
+    def suppression_list(self) -> Any:
+        from chalicelib.adapters.dynamodb.deliveries import DynamoSuppressionList
+
+        return DynamoSuppressionList(self.dynamodb, self.settings.suppressions_table)
+
+    @cached_property
+    def delivery_tracker(self) -> DeliveryTracker:
+        from chalicelib.adapters.dynamodb.deliveries import DynamoDeliveryStore, DynamoEventLog
+        from chalicelib.adapters.events_queue import SqsEarlyEventQueue
+        from chalicelib.domain.delivery import DeliveryTracker
+
+        s = self.settings
+        return DeliveryTracker(
+            store=DynamoDeliveryStore(self.dynamodb, s.messages_table, s.communications_table),
+            log=DynamoEventLog(self.dynamodb, s.delivery_events_table, s.event_retention_days),
+            suppressions=self.suppression_list,
+            early=SqsEarlyEventQueue(self.sqs, s.events_queue, s.early_event_delay_s),
+            max_attempts=s.early_event_attempts,
+        )
+
+    def _fetch_from_sns(self, url: str) -> bytes:
+        """GET a URL that the caller has already checked is on sns.<region>.amazonaws.com."""
+        response = self.http.request("GET", url)
+        if response.status != 200:
+            raise ValueError(f"SNS answered {response.status} for {url}")
+        return bytes(response.data)
+
+    @cached_property
+    def webhooks(self) -> DeliveryWebhooks:
+        from chalicelib.adapters.dynamodb.deliveries import DynamoReplayGuard
+        from chalicelib.adapters.sns_events import SnsMessageVerifier
+        from chalicelib.adapters.webhooks import DeliveryWebhooks
+
+        s = self.settings
+        return DeliveryWebhooks(
+            tracker=self.delivery_tracker,
+            credential=self.credential,
+            replay_guard=DynamoReplayGuard(self.dynamodb, s.delivery_events_table),
+            sns_verifier=SnsMessageVerifier(s.events_topic_arns, self._fetch_from_sns),
+            sns_confirm=self._fetch_from_sns,
+            public_url=s.public_url,
+            mailgun_max_age_s=s.mailgun_max_age_s,
+        )
 
     @cached_property
     def accounts(self) -> AccountService:
@@ -103,6 +211,18 @@ class Services:
             directory=self.directory,
             messages=self.message_store,
             queue=self.work_queue,
+            audience_chunk_size=self.settings.audience_chunk_size,
+        )
+
+    @cached_property
+    def followup(self) -> FollowUpService:
+        from chalicelib.domain.followup import FollowUpService
+
+        return FollowUpService(
+            communications=self.communications,
+            store=self.communication_store,
+            audiences=self.audience_store,
+            messages=self.message_store,
             audience_chunk_size=self.settings.audience_chunk_size,
         )
 
@@ -131,6 +251,7 @@ class Services:
             ledger=self.ledger,
             email_sender=lambda: self.email_sender,
             sms_sender=lambda: self.sms_sender,
+            suppressions=self.suppression_list,
         )
 
 

@@ -37,15 +37,46 @@ ROUTES: list[tuple[str, str, str, str | None, int]] = [
         None,
         200,
     ),
+    (
+        "get",
+        "/communications/{comm_id}/send-failures",
+        "Messages that could not be sent, by account (Accept: text/csv for an account_id CSV)",
+        None,
+        200,
+    ),
+    (
+        "post",
+        "/communications/{comm_id}/clone",
+        'A new draft with the same content; {"only": "send_failures" | "delivery_failures"} '
+        "makes those accounts its audience",
+        "CloneBody",
+        201,
+    ),
+    ("get", "/suppressions", "Suppressed addresses (filter: channel)", None, 200),
+    ("post", "/suppressions", "Suppress an address", "SuppressionBody", 201),
+    ("delete", "/suppressions/{channel}/{address}", "Lift a suppression", None, 204),
+    ("post", "/webhooks/sendgrid", "SendGrid Event Webhook (signed, ECDSA)", "webhook", 200),
+    ("post", "/webhooks/mailgun", "Mailgun webhook (HMAC, token replay refused)", "webhook", 200),
+    ("post", "/webhooks/twilio", "Twilio status callback (X-Twilio-Signature)", "webhook", 200),
+    ("post", "/webhooks/sns", "SES and SMS events over an SNS HTTPS subscription (signed)", "webhook", 200),
 ]
 
 QUERY_PARAMETERS: dict[str, list[str]] = {
     "/accounts": ["service_area", "network_provider", "segment", "cursor", "limit"],
     "/communications": ["status", "cursor", "limit"],
     "/communications/{comm_id}/messages": ["channel", "status", "account_id", "cursor", "limit"],
+    "/communications/{comm_id}/send-failures": ["cursor", "limit"],
+    "/suppressions": ["channel", "cursor", "limit"],
 }
 
-PUBLIC = {"/health", "/openapi.json"}
+PUBLIC = {
+    "/health",
+    "/openapi.json",
+    "/webhooks/sendgrid",
+    "/webhooks/mailgun",
+    "/webhooks/twilio",
+    "/webhooks/sns",
+}
 
 
 @lru_cache(maxsize=1)
@@ -89,7 +120,15 @@ def document() -> dict[str, Any]:
         }
         if path not in PUBLIC:
             operation["security"] = [{"bearer": []}]
-        if body == "csv":
+        if body == "webhook":
+            operation["requestBody"] = {
+                "required": True,
+                "content": {
+                    kind: {"schema": {}}
+                    for kind in ("application/json", "text/plain", "application/x-www-form-urlencoded")
+                },
+            }
+        elif body == "csv":
             operation["requestBody"] = {
                 "required": True,
                 "content": {"text/csv": {"schema": {"type": "string"}}},

@@ -8,6 +8,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from chalicelib.domain.delivery import SuppressionList
 from chalicelib.domain.errors import PermanentFailure, SendFailure, Throttled
 from chalicelib.domain.models import (
     SKIP_REASON_TEXT,
@@ -23,7 +24,14 @@ from chalicelib.domain.models import (
     SendResult,
     utc_now,
 )
-from chalicelib.domain.planning import PlannedMessage, address_for, pick_language, plan_channels
+from chalicelib.domain.planning import (
+    PlannedMessage,
+    address_for,
+    apply_suppressions,
+    normalise_address,
+    pick_language,
+    plan_channels,
+)
 from chalicelib.domain.ports import (
     AccountDirectory,
     AudienceStore,
@@ -144,6 +152,7 @@ class Sender:
     email_sender: Callable[[], EmailSender]
     sms_sender: Callable[[], SmsSender]
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    suppressions: SuppressionList | None = None
 
     def send(self, task: SendTask) -> None:
         communication = self.communications.get(task.comm_id)
@@ -155,17 +164,35 @@ class Sender:
             return
         cancelled = communication.status is CommunicationStatus.CANCELLED
         accounts = self.directory.get_many([a.account_id for a in task.accounts])
+        suppressed = self._suppressed(communication, accounts)
         tally = _TaskTally()
         records: list[Message] = []
         for planned in task.accounts:
             tally.unplan(planned.channels)
             account = accounts.get(planned.account_id)
-            for planned_message in plan_channels(account, communication.channels):
+            planned_messages = apply_suppressions(
+                plan_channels(account, communication.channels), account, suppressed
+            )
+            for planned_message in planned_messages:
                 record = self._message(communication, planned.account_id, account, planned_message, cancelled)
                 tally.add(record)
                 records.append(record)
         self.messages.put_many(records)
         finish_if_done(self.communications, self.ledger.complete_task(task, TaskOutcome(tally.counts)))
+
+    def _suppressed(
+        self, communication: Communication, accounts: dict[str, Account]
+    ) -> set[tuple[Channel, str]]:
+        """The task's suppressed addresses, in one batched read."""
+        if self.suppressions is None:
+            return set()
+        wanted = [
+            (channel, normalise_address(channel, address))
+            for account in accounts.values()
+            for channel in communication.channels
+            if (address := address_for(account, channel))
+        ]
+        return self.suppressions.suppressed(wanted) if wanted else set()
 
     def _message(
         self,
