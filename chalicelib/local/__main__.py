@@ -1,6 +1,7 @@
 """``python -m chalicelib.local [--demo]``: run Herald on 127.0.0.1 until Ctrl-C.
 
-Ports: HERALD_PORT (API, default 8000) and HERALD_MOTO_PORT (moto, default 5555).
+Ports: HERALD_PORT (API, default 8000), HERALD_MOTO_PORT (moto, default 5555) and
+HERALD_SANDBOX_PORT (sandbox providers, default 5556).
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import sys
 import threading
 from types import FrameType
 
-from chalicelib.local.stack import DEFAULT_HTTP_PORT, DEFAULT_MOTO_PORT, EmbeddedStack
+from chalicelib.local.stack import DEFAULT_HTTP_PORT, DEFAULT_MOTO_PORT, DEFAULT_SANDBOX_PORT, EmbeddedStack
+from chalicelib.settings import get_settings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,6 +24,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=int(os.environ.get("HERALD_PORT", DEFAULT_HTTP_PORT)))
     parser.add_argument(
         "--moto-port", type=int, default=int(os.environ.get("HERALD_MOTO_PORT", DEFAULT_MOTO_PORT))
+    )
+    parser.add_argument(
+        "--sandbox-port",
+        type=int,
+        default=int(os.environ.get("HERALD_SANDBOX_PORT", DEFAULT_SANDBOX_PORT)),
+        help="port of the sandbox providers (SendGrid, Mailgun, Twilio, SES/SMS events)",
     )
     args = parser.parse_args(argv)
     logging.basicConfig(stream=sys.stdout, level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -34,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
 
-    stack = EmbeddedStack(args.moto_port, args.port)
+    stack = EmbeddedStack(args.moto_port, args.port, sandbox_port=args.sandbox_port)
     with stack:
         if args.demo:
             from chalicelib.local.demo import load_demo_accounts
@@ -42,9 +50,13 @@ def main(argv: list[str] | None = None) -> int:
 
             stored = load_demo_accounts(stack.api_url, mint_for_name("Demo Loader"))
             print(f"Loaded {stored} demo accounts.", flush=True)
+        settings = get_settings()
         print(
             f"Herald is running at {stack.api_url}\n"
             f"  moto (AWS stand-in): {stack.moto_url}\n"
+            f"  sandbox providers: {stack.sandbox_url} (email: {settings.email_provider}, "
+            f"sms: {settings.sms_provider}; what they took: {stack.sandbox_url}/sandbox/received)\n"
+            f"  test addresses: bounce@…, complaint@…, drop@…, +1…0000 (no such number); see README\n"
             f'  token: make token NAME="Ada Lovelace"  (or python -m chalicelib.local.tokens --name ...)\n'
             f"  Ctrl-C to stop.",
             flush=True,

@@ -21,7 +21,7 @@ TEMPLATE_PATH = PROJECT_DIR / "infra" / "template.json"
 
 # Resource types the local stack creates; the rest (the fragments merged into Chalice's
 # functions, Globals) only make sense after `chalice package`.
-LOCAL_RESOURCE_TYPES = frozenset({"AWS::DynamoDB::Table", "AWS::SQS::Queue"})
+LOCAL_RESOURCE_TYPES = frozenset({"AWS::DynamoDB::Table", "AWS::SQS::Queue", "AWS::SNS::Topic"})
 
 DUMMY_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 
