@@ -58,8 +58,15 @@ def test_local_resources_are_the_templates_tables_and_queues(aws: None) -> None:
     ddb = boto3.client("dynamodb")
     for resource in local_template()["Resources"].values():
         props = resource["Properties"]
-        name = props.get("TableName", props.get("QueueName"))["Fn::Sub"].replace("${Stage}", "dev")
-        if resource["Type"] == "AWS::DynamoDB::Table":
+        name_property = props.get("TableName") or props.get("QueueName") or props.get("TopicName")
+        name = name_property["Fn::Sub"].replace("${Stage}", "dev")
+        if resource["Type"] == "AWS::SNS::Topic":
+            [topic] = [t for t in boto3.client("sns").list_topics()["Topics"] if t["TopicArn"].endswith(name)]
+            subscriptions = boto3.client("sns").list_subscriptions_by_topic(TopicArn=topic["TopicArn"])
+            assert [s["Endpoint"].split(":")[-1] for s in subscriptions["Subscriptions"]] == [
+                "herald-dev-events"
+            ]
+        elif resource["Type"] == "AWS::DynamoDB::Table":
             table = ddb.describe_table(TableName=name)["Table"]
             assert table["KeySchema"] == props["KeySchema"]
             described = {g["IndexName"]: g["KeySchema"] for g in table.get("GlobalSecondaryIndexes", [])}
@@ -80,13 +87,17 @@ def test_local_resources_are_the_templates_tables_and_queues(aws: None) -> None:
 @pytest.mark.infra
 def test_creating_resources_twice_is_harmless(aws: None) -> None:
     create_resources_with_clients(boto3.client("cloudformation"), boto3.client("ses"), stage="dev")
-    assert len(boto3.client("dynamodb").list_tables()["TableNames"]) == 4
+    assert len(boto3.client("dynamodb").list_tables()["TableNames"]) == 6
 
 
 @pytest.mark.infra
 def test_local_template_keeps_only_standalone_resources() -> None:
     kept = local_template()["Resources"]
-    assert {r["Type"] for r in kept.values()} == {"AWS::DynamoDB::Table", "AWS::SQS::Queue"}
+    assert {r["Type"] for r in kept.values()} == {
+        "AWS::DynamoDB::Table",
+        "AWS::SQS::Queue",
+        "AWS::SNS::Topic",
+    }
     assert set(kept) < set(load_template()["Resources"])
 
 

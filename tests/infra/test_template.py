@@ -27,6 +27,8 @@ TABLE_KEYS = {
     "herald-${Stage}-communications": [("comm_id", "HASH")],
     "herald-${Stage}-messages": [("comm_id", "HASH"), ("message_id", "RANGE")],
     "herald-${Stage}-audiences": [("comm_id", "HASH"), ("sk", "RANGE")],
+    "herald-${Stage}-delivery-events": [("pk", "HASH")],
+    "herald-${Stage}-suppressions": [("channel", "HASH"), ("address", "RANGE")],
 }
 TABLE_INDEXES = {
     "herald-${Stage}-accounts": {
@@ -39,11 +41,14 @@ TABLE_INDEXES = {
     },
     "herald-${Stage}-messages": {},
     "herald-${Stage}-audiences": {},
+    "herald-${Stage}-delivery-events": {},
+    "herald-${Stage}-suppressions": {},
 }
 # Chalice's logical ids for the consumers in app.py, and their event sources.
 CONSUMERS = {
     "PlanWorker": ("PlanWorkerSqsEventSource", "herald-${Stage}-plan", 1),
     "SendWorker": ("SendWorkerSqsEventSource", "herald-${Stage}-send", 10),
+    "EventsWorker": ("EventsWorkerSqsEventSource", "herald-${Stage}-events", 10),
 }
 SETTINGS_ENV = [
     "HERALD_STAGE",
@@ -53,6 +58,12 @@ SETTINGS_ENV = [
     "HERALD_AUDIENCES_TABLE",
     "HERALD_PLAN_QUEUE",
     "HERALD_SEND_QUEUE",
+    "HERALD_EVENTS_QUEUE",
+    "HERALD_DELIVERY_EVENTS_TABLE",
+    "HERALD_SUPPRESSIONS_TABLE",
+    "HERALD_EVENTS_TOPIC_ARNS",
+    "HERALD_SES_CONFIGURATION_SET",
+    "HERALD_EUM_CONFIGURATION_SET",
 ]
 
 
@@ -152,8 +163,10 @@ def test_queues_redrive_to_their_own_dlq(template: dict[str, Any]) -> None:
         "herald-${Stage}-plan-dlq",
         "herald-${Stage}-send",
         "herald-${Stage}-send-dlq",
+        "herald-${Stage}-events",
+        "herald-${Stage}-events-dlq",
     }
-    for kind in ("plan", "send"):
+    for kind in ("plan", "send", "events"):
         queue = by_name[f"herald-${{Stage}}-{kind}"]["Properties"]
         dlq_id = next(
             k for k, r in queues.items() if r["Properties"]["QueueName"]["Fn::Sub"].endswith(f"{kind}-dlq")
@@ -199,3 +212,29 @@ def test_every_function_runs_python313_with_the_settings_env(template: dict[str,
         # SAM lets a function's own variables win over Globals: none may shadow the settings.
         own_env = function["Properties"].get("Environment", {}).get("Variables", {})
         assert not set(own_env) & set(SETTINGS_ENV), function_id
+
+
+def test_delivery_events_reach_the_events_queue_from_ses_and_sms_only(template: dict[str, Any]) -> None:
+    resources = template["Resources"]
+    topic = resources["DeliveryEventsTopic"]["Properties"]
+    # Not raw: the queue receives SNS envelopes, the same JSON an HTTPS subscription posts.
+    assert topic["Subscription"] == [
+        {"Protocol": "sqs", "Endpoint": {"Fn::GetAtt": ["DeliveryEventsQueue", "Arn"]}}
+    ]
+    [queue_statement] = resources["DeliveryEventsQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert queue_statement["Principal"] == {"Service": "sns.amazonaws.com"}
+    assert queue_statement["Condition"] == {"ArnEquals": {"aws:SourceArn": {"Ref": "DeliveryEventsTopic"}}}
+    [topic_statement] = resources["DeliveryEventsTopicPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert set(topic_statement["Principal"]["Service"]) == {"ses.amazonaws.com", "sms-voice.amazonaws.com"}
+    ses_destination = resources["SesEventDestination"]["Properties"]["EventDestination"]
+    assert ses_destination["SnsDestination"] == {"TopicARN": {"Ref": "DeliveryEventsTopic"}}
+    assert {"delivery", "bounce", "complaint"} <= set(ses_destination["MatchingEventTypes"])
+    [sms_destination] = resources["SmsConfigurationSet"]["Properties"]["EventDestinations"]
+    assert sms_destination["SnsDestination"] == {"TopicArn": {"Ref": "DeliveryEventsTopic"}}
+    events_table = _by_name(_of_type(template, "AWS::DynamoDB::Table"), "TableName")[
+        "herald-${Stage}-delivery-events"
+    ]
+    assert events_table["Properties"]["TimeToLiveSpecification"] == {
+        "AttributeName": "expires_at",
+        "Enabled": True,
+    }
