@@ -1,4 +1,4 @@
-"""Delivery tracking through the real handlers: SNS-wrapped SES events over SQS, signed webhooks, suppressions."""
+"""Delivery tracking through the real handlers: SNS-wrapped SES events over SQS, signed webhooks."""
 
 from __future__ import annotations
 
