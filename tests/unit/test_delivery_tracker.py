@@ -196,3 +196,18 @@ def test_events_never_touch_skipped_or_send_failed_messages(parts, tracker):
     store.add(TrackedMessage(COMM, "m-skip", Channel.EMAIL, MessageStatus.SKIPPED, "s@example.com"))
     assert tracker.record([event(DeliveryOutcome.DELIVERED, "m-skip")]).unknown == 1
     assert status(store, "m-skip") is MessageStatus.SKIPPED
+
+
+def test_suppressed_addresses_are_skipped_whatever_their_case():
+    from chalicelib.domain.models import Account, SkipReason
+    from chalicelib.domain.planning import PlannedMessage, apply_suppressions, plan_channels
+
+    account = Account(
+        "a-1", "Ada", "L", "en", [Channel.EMAIL, Channel.SMS], email="Ada@Example.com", phone="+15145550000"
+    )
+    planned = plan_channels(account, [Channel.EMAIL, Channel.SMS])
+    assert apply_suppressions(planned, account, {(Channel.EMAIL, "ada@example.com")}) == [
+        PlannedMessage(Channel.EMAIL, SkipReason.SUPPRESSED),
+        PlannedMessage(Channel.SMS, None),
+    ]
+    assert apply_suppressions(planned, account, set()) == planned
