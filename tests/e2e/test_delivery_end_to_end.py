@@ -1,7 +1,7 @@
 """Delivery tracking on the embedded stack, over HTTP only: sandbox providers report back, the tabs fill in.
 
-Each provider pairing runs on its own stack: SES + Twilio (the local default), SendGrid + End User
-Messaging, Mailgun + Twilio. The sandboxes decide each message's fate by its address (README).
+Each provider pairing runs on a stack of its own: SES + Twilio (the local default), SendGrid + End
+User Messaging, Mailgun + Twilio. The sandboxes decide each message's fate by its address (README).
 """
 
 from __future__ import annotations
@@ -44,10 +44,8 @@ PAIRINGS = {
 
 
 @pytest.fixture(scope="module", params=list(PAIRINGS))
-def provider_stack(request, stack, tmp_path_factory) -> Iterator[tuple[str, RunningStack]]:
-    if not PAIRINGS[request.param]:
-        yield request.param, stack
-        return
+def provider_stack(request, tmp_path_factory) -> Iterator[tuple[str, RunningStack]]:
+    # A stack of its own: what its providers received stays apart from the other e2e tests'.
     for running in run_stack(tmp_path_factory, PAIRINGS[request.param]):
         yield request.param, running
 
