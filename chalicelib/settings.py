@@ -82,6 +82,12 @@ class Settings:
     # An event that arrives before its message is recorded is tried again after this delay, so often.
     early_event_delay_s: int = field(default_factory=lambda: int(_env("HERALD_EARLY_EVENT_DELAY_S", "30")))
     early_event_attempts: int = field(default_factory=lambda: int(_env("HERALD_EARLY_EVENT_ATTEMPTS", "20")))
+    # Providers whose events may come without Herald's ids (SES identity notifications rather than a
+    # configuration set, a Twilio callback set on the Messaging Service): their sent messages are also
+    # indexed by the provider's message id (one more batched write per message). Comma-separated.
+    index_provider_ids: tuple[str, ...] = field(
+        default_factory=lambda: tuple(p for p in _env("HERALD_INDEX_PROVIDER_IDS", "").split(",") if p)
+    )
     # The public base URL of this API (Twilio signs the full callback URL).
     public_url: str = field(default_factory=lambda: _env("HERALD_PUBLIC_URL", "").rstrip("/"))
 

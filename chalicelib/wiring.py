@@ -168,7 +168,24 @@ class Services:
             suppressions=self.suppression_list,
             early=SqsEarlyEventQueue(self.sqs, s.events_queue, s.early_event_delay_s),
             max_attempts=s.early_event_attempts,
+            provider_ids=self.provider_id_index if s.index_provider_ids else None,
         )
+
+    @cached_property
+    def provider_id_index(self) -> Any:
+        from chalicelib.adapters.dynamodb.deliveries import DynamoProviderIdIndex
+
+        s = self.settings
+        return DynamoProviderIdIndex(self.dynamodb, s.delivery_events_table, s.event_retention_days)
+
+    def _recorded_messages(self) -> Any:
+        """Where the sender records messages: also indexed by provider id for the providers that need it."""
+        from chalicelib.adapters.dynamodb.deliveries import IndexedMessageStore
+
+        providers = set(self.settings.index_provider_ids)
+        if {self.settings.email_provider, self.settings.sms_provider} & providers:
+            return IndexedMessageStore(self.message_store, self.provider_id_index, providers)
+        return self.message_store
 
     def _fetch_from_sns(self, url: str) -> bytes:
         """GET a URL that the caller has already checked is on sns.<region>.amazonaws.com."""
@@ -247,7 +264,7 @@ class Services:
         return Sender(
             communications=self.communication_store,
             directory=self.directory,
-            messages=self.message_store,
+            messages=self._recorded_messages(),
             ledger=self.ledger,
             email_sender=lambda: self.email_sender,
             sms_sender=lambda: self.sms_sender,

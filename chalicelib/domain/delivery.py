@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
-from chalicelib.domain.models import Channel, Counts, MessageStatus, iso
+from chalicelib.domain.models import Channel, Counts, Message, MessageStatus, iso
 from chalicelib.domain.planning import normalise_address
 
 logger = logging.getLogger(__name__)
@@ -258,6 +258,17 @@ class EventLog(Protocol):
         ...
 
 
+class ProviderIdIndex(Protocol):
+    """(provider, provider message id) → (comm_id, message_id), for events that carry no Herald ids
+    (SES identity notifications, a Twilio callback set on the Messaging Service). Looked up by key."""
+
+    def lookup(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], tuple[str, str]]: ...
+
+    def remember(self, messages: Sequence[Message]) -> None:
+        """Index the messages handed to a provider (batched writes)."""
+        ...
+
+
 class EarlyEventQueue(Protocol):
     def retry_later(self, events: Sequence[DeliveryEvent], attempt: int) -> None:
         """Hand back events whose message is not recorded yet, to be recorded again after a delay."""
@@ -293,10 +304,11 @@ class DeliveryTracker:
     suppressions: SuppressionList
     early: EarlyEventQueue
     max_attempts: int = 20
+    provider_ids: ProviderIdIndex | None = None
 
     def record(self, events: Sequence[DeliveryEvent], attempt: int = 0) -> RecordResult:
         result = RecordResult()
-        fresh = self._deduplicated(events, result)
+        fresh = self._with_herald_ids(self._deduplicated(events, result))
         if not fresh:
             return result
         keys = sorted({e.message_key for e in fresh if e.message_key})
@@ -360,11 +372,35 @@ class DeliveryTracker:
         result.duplicates += len(seen)
         return [e for k, e in unique.items() if k not in seen]
 
+    def _with_herald_ids(self, events: list[DeliveryEvent]) -> list[DeliveryEvent]:
+        """Events without Herald's ids get them from the provider-id index, when there is one."""
+        untagged = sorted(
+            {
+                (e.provider, e.provider_message_id)
+                for e in events
+                if not e.message_key and e.provider_message_id
+            }
+        )
+        if not untagged or self.provider_ids is None:
+            return events
+        found = self.provider_ids.lookup(untagged)
+        resolved = []
+        for event in events:
+            ids = found.get((event.provider, event.provider_message_id or ""))
+            if ids and not event.message_key:
+                event = replace(event, comm_id=ids[0], message_id=ids[1])
+            resolved.append(event)
+        return resolved
+
     def _verdict(
         self, event: DeliveryEvent, message: TrackedMessage | None, known_comms: set[str], attempt: int
     ) -> str:
         if message is None:
-            if event.comm_id in known_comms and attempt < self.max_attempts:
+            if attempt < self.max_attempts and (
+                event.comm_id in known_comms
+                # Untagged and not indexed yet: its message may still be on its way to the record.
+                or (not event.message_key and event.provider_message_id and self.provider_ids is not None)
+            ):
                 return "early"  # the sender has not written the record yet
             return "unknown"
         if message.status in NOT_YET_RECORDED and attempt < self.max_attempts:

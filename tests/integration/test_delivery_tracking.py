@@ -376,3 +376,27 @@ def test_sns_webhook_refuses_certificates_off_sns_and_unlisted_topics(client, de
     assert post(client, "/webhooks/sns", headers, json.dumps(other).encode()).status_code == 403
     assert post(client, "/webhooks/sns", headers, b"not json").status_code == 400
     assert stored_events() == []
+
+
+def test_ses_identity_notifications_without_tags_map_through_the_provider_id_index(
+    api, client, delivery_env, monkeypatch
+):
+    # GIVEN a deployment whose SES events come as identity notifications (no tags), indexed by SES id
+    monkeypatch.setenv("HERALD_INDEX_PROVIDER_IDS", "ses")
+    get_settings.cache_clear()
+    services.cache_clear()
+    account = api.put_account(channels=["email"], email="untagged@example.com")
+    comm_id = api.create_communication(channels=["email"])
+    api.set_audience(comm_id, [account])
+    api.call("post", f"/communications/{comm_id}/send")
+    drain(client)
+    message = api.call("get", f"/communications/{comm_id}/messages").json["items"][0]
+    # WHEN SES reports a hard bounce carrying only its own message id
+    notification = ses_event(comm_id, message, "Bounce", T, **BOUNCE)
+    del notification["mail"]["tags"]
+    notification["notificationType"] = notification.pop("eventType")
+    publish(notification)
+    run_events_worker(client)
+    # THEN the message it belongs to failed
+    stored = api.call("get", f"/communications/{comm_id}/messages/{message['id']}").json
+    assert stored["status"] == "FAILED"

@@ -211,3 +211,33 @@ def test_suppressed_addresses_are_skipped_whatever_their_case():
         PlannedMessage(Channel.SMS, None),
     ]
     assert apply_suppressions(planned, account, set()) == planned
+
+
+class FakeProviderIdIndex:
+    def __init__(self, entries: dict[tuple[str, str], tuple[str, str]]) -> None:
+        self.entries = entries
+
+    def lookup(self, keys):
+        return {k: self.entries[k] for k in keys if k in self.entries}
+
+    def remember(self, messages):
+        for m in messages:
+            self.entries[(m.provider, m.provider_message_id)] = (m.comm_id, m.message_id)
+
+
+def test_events_without_herald_ids_map_through_the_provider_id_index(parts):
+    store, log, suppressions, early = parts
+    index = FakeProviderIdIndex({("ses", "ses-1"): (COMM, "m-1")})
+    tracker = DeliveryTracker(store, log, suppressions, early, max_attempts=3, provider_ids=index)
+    untagged = DeliveryEvent(
+        "ses", "e-1", DeliveryOutcome.DELIVERED, T0, Channel.EMAIL, provider_message_id="ses-1"
+    )
+    not_yet = DeliveryEvent(
+        "ses", "e-2", DeliveryOutcome.DELIVERED, T0, Channel.EMAIL, provider_message_id="ses-2"
+    )
+    result = tracker.record([untagged, not_yet])
+    assert (result.applied, result.retried) == (1, 1)
+    assert status(store, "m-1") is MessageStatus.DELIVERED
+    assert tracker.record([not_yet], attempt=3).unknown == 1
+    without_index = DeliveryTracker(store, FakeEventLog(), suppressions, FakeEarlyQueue())
+    assert without_index.record([untagged]).unknown == 1

@@ -33,7 +33,7 @@ from chalicelib.domain.delivery import (
     TrackedMessage,
     precise,
 )
-from chalicelib.domain.models import Channel, Counts, MessageStatus, Page, iso, utc_now
+from chalicelib.domain.models import Channel, Counts, Message, MessageStatus, Page, iso, utc_now
 
 RAW_EVENT_MAX_CHARS = 32_000
 TRACKED_ATTRIBUTES = ("comm_id", "message_id", "channel", "status", "address", "event_at")
@@ -177,6 +177,62 @@ class DynamoEventLog:
             }
             items.append({**to_item(values), **event_key(event.provider, event.event_id)})
         batch_write(self._client, self._table, items)
+
+
+def provider_id_key(provider: str, provider_message_id: str) -> dict[str, Any]:
+    return {"pk": {"S": f"pmid#{provider}#{provider_message_id}"}}
+
+
+class DynamoProviderIdIndex:
+    """``pmid#<provider>#<provider message id>`` → the message, in the delivery-events table, with a TTL."""
+
+    def __init__(self, client: Any, table: str, retention_days: int) -> None:
+        self._client = client
+        self._table = table
+        self._retention = timedelta(days=retention_days)
+
+    def lookup(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], tuple[str, str]]:
+        items = batch_get(
+            self._client,
+            self._table,
+            [provider_id_key(*k) for k in keys],
+            projection=("pk", "comm_id", "message_id"),
+        )
+        found = {}
+        for item in items:
+            _, provider, provider_message_id = item["pk"]["S"].split("#", 2)
+            found[(provider, provider_message_id)] = (item["comm_id"]["S"], item["message_id"]["S"])
+        return found
+
+    def remember(self, messages: Sequence[Message]) -> None:
+        expires_at = {"N": str(int((utc_now() + self._retention).timestamp()))}
+        items = [
+            {
+                **provider_id_key(m.provider, m.provider_message_id),
+                "comm_id": {"S": m.comm_id},
+                "message_id": {"S": m.message_id},
+                "expires_at": expires_at,
+            }
+            for m in messages
+            if m.provider and m.provider_message_id
+        ]
+        batch_write(self._client, self._table, items)
+
+
+class IndexedMessageStore:
+    """The message store, also indexing the messages of some providers by the provider's id."""
+
+    def __init__(self, inner: Any, index: DynamoProviderIdIndex, providers: Iterable[str]) -> None:
+        self._inner = inner
+        self._index = index
+        self._providers = frozenset(providers)
+
+    def put_many(self, messages: Sequence[Message]) -> None:
+        self._inner.put_many(messages)
+        self._index.remember([m for m in messages if m.provider in self._providers])
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
 
 
 class DynamoReplayGuard:
