@@ -1,8 +1,9 @@
 """The embedded stack: Herald on 127.0.0.1 with moto standing in for AWS.
 
-- ``resources``: tables and queues created on moto from ``infra/template.json``
+- ``resources``: tables, queues and the events topic created on moto from ``infra/template.json``
 - ``pollers``:   SQS → worker handler, with partial batch failures and DLQ redrive
 - ``stack``:     ``EmbeddedStack`` (moto server + app over HTTP + pollers); ``python -m chalicelib.local``
+- ``sandboxes``: SendGrid / Mailgun / Twilio fakes and the SES / SMS event simulator (signed reports back)
 - ``tokens``:    dev JWTs; ``python -m chalicelib.local.tokens --name "Ada Lovelace"``
 - ``demo``:      demo accounts loaded through the API (``--demo``)
 

@@ -1,8 +1,9 @@
-"""Create Herald's tables and queues on moto from ``infra/template.json``.
+"""Create Herald's tables, queues and events topic on moto from ``infra/template.json``.
 
 The template is the one definition of every table key, index and queue (deploy merges it into
 what ``chalice package`` generates). Locally we hand moto's CloudFormation the template's own
-resources (tables and queues), so there is no second copy of any key schema anywhere.
+resources (tables, queues, the SNS topic with its SQS subscription), so there is no second copy of
+any key schema anywhere.
 """
 
 from __future__ import annotations
