@@ -163,7 +163,13 @@ class Services:
 
         s = self.settings
         return DeliveryTracker(
-            store=DynamoDeliveryStore(self.dynamodb, s.messages_table, s.communications_table),
+            store=DynamoDeliveryStore(
+                self.dynamodb,
+                s.messages_table,
+                s.communications_table,
+                s.delivery_events_table,
+                s.event_retention_days,
+            ),
             log=DynamoEventLog(self.dynamodb, s.delivery_events_table, s.event_retention_days),
             suppressions=self.suppression_list,
             early=SqsEarlyEventQueue(self.sqs, s.events_queue, s.early_event_delay_s),

@@ -45,6 +45,8 @@ OUTCOME_STATUS: dict[DeliveryOutcome, MessageStatus | None] = {
     DeliveryOutcome.FAILED: MessageStatus.FAILED,
 }
 
+# Applied events are counted and logged in transactions of at most 100 items: one counter update + 99.
+COUNTED_EVENTS_PER_WRITE = 99
 # Statuses a delivery event may move; anything else was never handed to a provider (or not yet).
 TRACKED = frozenset({MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.FAILED})
 # Statuses whose message is still on its way to the provider: an event for it arrived early.
@@ -150,6 +152,13 @@ class TrackedMessage:
     status: MessageStatus
     address: str | None = None
     event_at: str | None = None  # precise() time of the event that set the current status
+    # The event that set the current status, and the status it replaced: an event found applied but
+    # not logged (its batch crashed before counting) is counted from these on redelivery.
+    last_event_id: str | None = None
+    status_before: MessageStatus | None = None
+
+    def applied_but_uncounted(self, event: DeliveryEvent) -> bool:
+        return self.last_event_id == f"{event.provider}#{event.event_id}" and self.status_before is not None
 
 
 def supersedes(event: DeliveryEvent, message: TrackedMessage) -> bool:
@@ -241,9 +250,17 @@ class DeliveryStore(Protocol):
         it had before, or None when a newer report (or a non-tracked status) was there first."""
         ...
 
-    def add_delivery_counts(self, comm_id: str, counts: dict[Channel, Counts]) -> None:
-        """Add delivered / delivery_failed moves to a communication's counters in one write."""
+    def count_applied(
+        self, comm_id: str, counts: dict[Channel, Counts], applied: Sequence[DeliveryEvent]
+    ) -> None:
+        """Add the counter moves of `applied` events and log those events, in one transaction, so a
+        batch is counted exactly once however often it is redelivered. Raises ConcurrentDelivery when
+        another delivery of the same events logged one of them first."""
         ...
+
+
+class ConcurrentDelivery(Exception):
+    """Two deliveries of the same events raced; the batch is to be retried (it is then a duplicate)."""
 
 
 class EventLog(Protocol):
@@ -318,7 +335,7 @@ class DeliveryTracker:
 
         outcomes: list[tuple[DeliveryEvent, str]] = []
         early: list[DeliveryEvent] = []
-        counts: dict[str, dict[Channel, Counts]] = defaultdict(dict)
+        applied: dict[str, list[tuple[DeliveryEvent, Channel, Counts]]] = defaultdict(list)
         suppressions: list[Suppression] = []
         # In provider time, so several events of one message in a batch apply in order.
         for event in sorted(fresh, key=lambda e: (e.occurred_at, e.status is MessageStatus.FAILED)):
@@ -327,34 +344,44 @@ class DeliveryTracker:
             if verdict == "early":
                 early.append(event)
                 continue
-            if message is not None and verdict == "apply":
-                before = self.store.apply(DeliveryChange(message, event))
-                if before is None:
-                    verdict = "stale"
-                else:
-                    after = event.status
-                    assert after is not None
-                    messages[(message.comm_id, message.message_id)] = replace(
-                        message, status=after, event_at=precise(event.occurred_at)
-                    )
-                    by_channel = counts[message.comm_id]
-                    by_channel[message.channel] = by_channel.get(message.channel, Counts()) + counter_delta(
-                        before, after
-                    )
-                    verdict = "applied"
             if event.suppresses and (message is not None or event.recipient):
                 suppressions.append(_suppression(event, message))
-            outcomes.append((event, verdict))
-            setattr(result, verdict, getattr(result, verdict) + 1)
+            if message is None or verdict not in ("apply", "recount"):
+                outcomes.append((event, verdict))
+                setattr(result, verdict, getattr(result, verdict) + 1)
+                continue
+            before = (
+                message.status_before
+                if verdict == "recount"
+                else self.store.apply(DeliveryChange(message, event))
+            )
+            if before is None:
+                outcomes.append((event, "stale"))
+                result.stale += 1
+                continue
+            after = event.status
+            assert after is not None
+            messages[(message.comm_id, message.message_id)] = replace(
+                message,
+                status=after,
+                event_at=precise(event.occurred_at),
+                last_event_id=f"{event.provider}#{event.event_id}",
+                status_before=before,
+            )
+            applied[message.comm_id].append((event, message.channel, counter_delta(before, after)))
+            result.applied += 1
 
-        for comm_id, by_channel in counts.items():
-            moved = {c: n for c, n in by_channel.items() if n.delivered or n.delivery_failed}
-            if moved:
-                self.store.add_delivery_counts(comm_id, moved)
         if suppressions:
             self.suppressions.add_many(suppressions)
         if outcomes:
             self.log.record(outcomes)
+        for comm_id, moves in applied.items():
+            for start in range(0, len(moves), COUNTED_EVENTS_PER_WRITE):
+                chunk = moves[start : start + COUNTED_EVENTS_PER_WRITE]
+                by_channel: dict[Channel, Counts] = {}
+                for _, channel, delta in chunk:
+                    by_channel[channel] = by_channel.get(channel, Counts()) + delta
+                self.store.count_applied(comm_id, by_channel, [event for event, _, _ in chunk])
         if early:
             self.early.retry_later(early, attempt + 1)
             result.retried = len(early)
@@ -407,6 +434,8 @@ class DeliveryTracker:
             return "early"
         if message.status not in TRACKED:
             return "unknown"
+        if message.applied_but_uncounted(event):
+            return "recount"  # applied by a delivery that crashed before counting it
         return "apply" if supersedes(event, message) else "stale"
 
     @staticmethod

@@ -400,3 +400,29 @@ def test_ses_identity_notifications_without_tags_map_through_the_provider_id_ind
     # THEN the message it belongs to failed
     stored = api.call("get", f"/communications/{comm_id}/messages/{message['id']}").json
     assert stored["status"] == "FAILED"
+
+
+def test_a_worker_dying_before_counting_leaves_counts_exact_after_redelivery(api, client, sent, monkeypatch):
+    comm_id, by_address = sent["comm_id"], sent["by_address"]
+    publish(
+        ses_event(comm_id, by_address["ok@example.com"], "Delivery", T),
+        ses_event(comm_id, by_address["Gone@Example.com"], "Bounce", T, **BOUNCE),
+    )
+    store = services().delivery_tracker.store
+    counted = store.count_applied
+
+    def dies(*args, **kwargs):
+        raise TimeoutError("Lambda timed out")
+
+    # GIVEN a worker that applies the statuses and dies before counting (SQS keeps the records)
+    monkeypatch.setattr(store, "count_applied", dies)
+    queue = get_settings().events_queue
+    records = deliver_once(client, queue, "events_worker", delete=False)
+    assert len(records) == 2
+    monkeypatch.setattr(store, "count_applied", counted)
+    # WHEN SQS delivers them again
+    run_events_worker(client)
+    run_events_worker(client)
+    # THEN each is counted once
+    counts = detail(api, comm_id)["counts"]
+    assert (counts["delivered"], counts["delivery_failed"]) == (1, 1)

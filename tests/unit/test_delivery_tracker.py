@@ -41,7 +41,7 @@ def event(
 
 @pytest.fixture
 def store() -> FakeDeliveryStore:
-    store = FakeDeliveryStore()
+    store = FakeDeliveryStore(log=FakeEventLog())
     for i in range(1, 4):
         store.add(TrackedMessage(COMM, f"m-{i}", Channel.EMAIL, MessageStatus.SENT, f"p{i}@example.com"))
     store.add(TrackedMessage(COMM, "s-1", Channel.SMS, MessageStatus.SENT, "+15145550000"))
@@ -50,7 +50,7 @@ def store() -> FakeDeliveryStore:
 
 @pytest.fixture
 def parts(store):
-    return store, FakeEventLog(), FakeSuppressionList(), FakeEarlyQueue()
+    return store, store.log, FakeSuppressionList(), FakeEarlyQueue()
 
 
 @pytest.fixture
@@ -83,12 +83,8 @@ def test_a_failure_at_the_same_instant_as_a_delivery_wins_either_way(parts):
         (DeliveryOutcome.DELIVERED, DeliveryOutcome.BOUNCED),
         (DeliveryOutcome.BOUNCED, DeliveryOutcome.DELIVERED),
     ]:
-        store, log, suppressions, early = (
-            FakeDeliveryStore(),
-            FakeEventLog(),
-            FakeSuppressionList(),
-            FakeEarlyQueue(),
-        )
+        store, suppressions, early = FakeDeliveryStore(), FakeSuppressionList(), FakeEarlyQueue()
+        log = store.log
         store.add(TrackedMessage(COMM, "m-1", Channel.EMAIL, MessageStatus.SENT, "a@example.com"))
         tracker = DeliveryTracker(store, log, suppressions, early)
         tracker.record([event(first)])
@@ -239,5 +235,38 @@ def test_events_without_herald_ids_map_through_the_provider_id_index(parts):
     assert (result.applied, result.retried) == (1, 1)
     assert status(store, "m-1") is MessageStatus.DELIVERED
     assert tracker.record([not_yet], attempt=3).unknown == 1
-    without_index = DeliveryTracker(store, FakeEventLog(), suppressions, FakeEarlyQueue())
+    without_index = DeliveryTracker(store, store.log, suppressions, FakeEarlyQueue())
+    untagged = DeliveryEvent(
+        "ses", "e-3", DeliveryOutcome.DELIVERED, T0, Channel.EMAIL, provider_message_id="ses-1"
+    )
     assert without_index.record([untagged]).unknown == 1
+
+
+def test_a_batch_that_died_before_counting_is_counted_once_when_redelivered(parts, tracker):
+    store, log, _, _ = parts
+    batch = [event(DeliveryOutcome.DELIVERED, "m-1"), event(DeliveryOutcome.BOUNCED, "m-2", permanent=True)]
+    # GIVEN a worker that applied the statuses, then died before counting them
+    store.crash_before_counting = True
+    with pytest.raises(RuntimeError):
+        tracker.record(batch)
+    assert status(store, "m-1") is MessageStatus.DELIVERED
+    assert COMM not in store.counts and log.recorded == {}
+    # WHEN SQS redelivers the batch, twice
+    first = tracker.record(batch)
+    second = tracker.record(batch)
+    # THEN it is counted exactly once
+    assert (first.applied, second.duplicates) == (2, 2)
+    assert store.counts[COMM][Channel.EMAIL] == Counts(delivered=1, delivery_failed=1)
+
+
+def test_two_deliveries_racing_on_the_same_events_count_them_once(parts, tracker, monkeypatch):
+    from chalicelib.domain.delivery import ConcurrentDelivery
+
+    store, log, _, _ = parts
+    delivered = event(DeliveryOutcome.DELIVERED, "m-1")
+    tracker.record([delivered])
+    # the other delivery read the log before the first one wrote to it
+    monkeypatch.setattr(log, "seen", lambda keys: set())
+    with pytest.raises(ConcurrentDelivery):
+        tracker.record([delivered])
+    assert store.counts[COMM][Channel.EMAIL] == Counts(delivered=1)

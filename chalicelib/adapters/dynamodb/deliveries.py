@@ -27,6 +27,7 @@ from chalicelib.adapters.dynamodb.common import (
 )
 from chalicelib.adapters.dynamodb.communications import counter_name
 from chalicelib.domain.delivery import (
+    ConcurrentDelivery,
     DeliveryChange,
     DeliveryEvent,
     Suppression,
@@ -36,7 +37,16 @@ from chalicelib.domain.delivery import (
 from chalicelib.domain.models import Channel, Counts, Message, MessageStatus, Page, iso, utc_now
 
 RAW_EVENT_MAX_CHARS = 32_000
-TRACKED_ATTRIBUTES = ("comm_id", "message_id", "channel", "status", "address", "event_at")
+TRACKED_ATTRIBUTES = (
+    "comm_id",
+    "message_id",
+    "channel",
+    "status",
+    "address",
+    "event_at",
+    "last_event_id",
+    "status_before",
+)
 
 
 def _message_key(comm_id: str, message_id: str) -> dict[str, Any]:
@@ -44,10 +54,19 @@ def _message_key(comm_id: str, message_id: str) -> dict[str, Any]:
 
 
 class DynamoDeliveryStore:
-    def __init__(self, client: Any, messages_table: str, communications_table: str) -> None:
+    def __init__(
+        self,
+        client: Any,
+        messages_table: str,
+        communications_table: str,
+        events_table: str,
+        retention_days: int,
+    ) -> None:
         self._client = client
         self._messages = messages_table
         self._communications = communications_table
+        self._events = events_table
+        self._retention = timedelta(days=retention_days)
 
     def tracked(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], TrackedMessage]:
         items = batch_get(
@@ -63,6 +82,8 @@ class DynamoDeliveryStore:
                 status=MessageStatus(values["status"]),
                 address=values.get("address"),
                 event_at=values.get("event_at"),
+                last_event_id=values.get("last_event_id"),
+                status_before=MessageStatus(values["status_before"]) if values.get("status_before") else None,
             )
             found[(message.comm_id, message.message_id)] = message
         return found
@@ -81,12 +102,21 @@ class DynamoDeliveryStore:
             ":status": {"S": str(target)},
             ":t": {"S": moment},
             ":outcome": {"S": str(event.outcome)},
+            ":event_id": {"S": f"{event.provider}#{event.event_id}"},
             ":now": {"S": iso(utc_now()) or ""},
             ":sent": {"S": str(MessageStatus.SENT)},
             ":delivered": {"S": str(MessageStatus.DELIVERED)},
             ":failed": {"S": str(MessageStatus.FAILED)},
         }
-        sets = ["#status = :status", "event_at = :t", "outcome = :outcome", "updated_at = :now"]
+        # Right-hand operands are the values before the update: status_before keeps the replaced status.
+        sets = [
+            "status_before = #status",
+            "#status = :status",
+            "event_at = :t",
+            "last_event_id = :event_id",
+            "outcome = :outcome",
+            "updated_at = :now",
+        ]
         removes = []
         if target is MessageStatus.DELIVERED:
             values[":delivered_at"] = {"S": iso(event.occurred_at) or ""}
@@ -115,27 +145,45 @@ class DynamoDeliveryStore:
             raise
         return MessageStatus(response["Attributes"]["status"]["S"])
 
-    def add_delivery_counts(self, comm_id: str, counts: dict[Channel, Counts]) -> None:
+    def count_applied(
+        self, comm_id: str, counts: dict[Channel, Counts], applied: Sequence[DeliveryEvent]
+    ) -> None:
         moves = {
             counter_name(channel, field): getattr(delta, field)
             for channel, delta in counts.items()
             for field in ("delivered", "delivery_failed")
             if getattr(delta, field)
         }
-        if not moves:
-            return
         names = {f"#c{i}": name for i, name in enumerate(moves)}
         values = {f":c{i}": {"N": str(n)} for i, n in enumerate(moves.values())}
         values[":now"] = {"S": iso(utc_now()) or ""}
-        self._client.update_item(
-            TableName=self._communications,
-            Key={"comm_id": {"S": comm_id}},
-            UpdateExpression="SET updated_at = :now ADD "
-            + ", ".join(f"#c{i} :c{i}" for i in range(len(moves))),
-            ConditionExpression="attribute_exists(comm_id)",
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=values,
-        )
+        update: dict[str, Any] = {
+            "TableName": self._communications,
+            "Key": {"comm_id": {"S": comm_id}},
+            "UpdateExpression": "SET updated_at = :now"
+            + (" ADD " + ", ".join(f"#c{i} :c{i}" for i in range(len(moves))) if moves else ""),
+            "ExpressionAttributeValues": values,
+        }
+        if names:
+            update["ExpressionAttributeNames"] = names
+        expires_at = int((utc_now() + self._retention).timestamp())
+        # Each applied event's log item is the proof it was counted: a second delivery cannot add it.
+        logged = [
+            {
+                "Put": {
+                    "TableName": self._events,
+                    "Item": event_item(event, "applied", expires_at),
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            }
+            for event in applied
+        ]
+        try:
+            self._client.transact_write_items(TransactItems=[{"Update": update}, *logged])
+        except ClientError as error:
+            if is_condition_failure(error):
+                raise ConcurrentDelivery(f"another delivery already counted events of {comm_id}") from error
+            raise
 
 
 def event_key(provider: str, event_id: str) -> dict[str, Any]:
@@ -158,25 +206,27 @@ class DynamoEventLog:
 
     def record(self, events: Sequence[tuple[DeliveryEvent, str]]) -> None:
         expires_at = int((utc_now() + self._retention).timestamp())
-        items = []
-        for event, verdict in events:
-            raw = json.dumps(event.raw, ensure_ascii=False, default=str)
-            values = {
-                "provider": event.provider,
-                "event_id": event.event_id,
-                "outcome": str(event.outcome),
-                "verdict": verdict,
-                "occurred_at": precise(event.occurred_at),
-                "recorded_at": iso(utc_now()),
-                "comm_id": event.comm_id,
-                "message_id": event.message_id,
-                "provider_message_id": event.provider_message_id,
-                "error": event.error,
-                "raw": raw[:RAW_EVENT_MAX_CHARS],
-                "expires_at": expires_at,
-            }
-            items.append({**to_item(values), **event_key(event.provider, event.event_id)})
-        batch_write(self._client, self._table, items)
+        batch_write(self._client, self._table, [event_item(e, verdict, expires_at) for e, verdict in events])
+
+
+def event_item(event: DeliveryEvent, verdict: str, expires_at: int) -> dict[str, Any]:
+    """The audit item of one provider event, keyed for deduplication."""
+    raw = json.dumps(event.raw, ensure_ascii=False, default=str)
+    values = {
+        "provider": event.provider,
+        "event_id": event.event_id,
+        "outcome": str(event.outcome),
+        "verdict": verdict,
+        "occurred_at": precise(event.occurred_at),
+        "recorded_at": iso(utc_now()),
+        "comm_id": event.comm_id,
+        "message_id": event.message_id,
+        "provider_message_id": event.provider_message_id,
+        "error": event.error,
+        "raw": raw[:RAW_EVENT_MAX_CHARS],
+        "expires_at": expires_at,
+    }
+    return {**to_item(values), **event_key(event.provider, event.event_id)}
 
 
 def provider_id_key(provider: str, provider_message_id: str) -> dict[str, Any]:
