@@ -426,3 +426,69 @@ def test_a_worker_dying_before_counting_leaves_counts_exact_after_redelivery(api
     # THEN each is counted once
     counts = detail(api, comm_id)["counts"]
     assert (counts["delivered"], counts["delivery_failed"]) == (1, 1)
+
+
+def test_ses_events_over_an_sns_https_subscription(api, client, sent):
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+    from cryptography.x509.oid import NameOID
+
+    from chalicelib.adapters.sns_events import string_to_sign
+
+    # GIVEN SNS's signing certificate, served (to the injected fetcher) from sns.us-east-1.amazonaws.com
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sns.amazonaws.com")])
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(T - timedelta(days=1))
+        .not_valid_after(T + timedelta(days=3650))
+        .sign(key, hashes.SHA256())
+    )
+    cert_url = "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-test.pem"
+    fetched: list[str] = []
+
+    def fetch(url: str) -> bytes:
+        fetched.append(url)
+        return certificate.public_bytes(serialization.Encoding.PEM)
+
+    svc = services()
+    svc._fetch_from_sns = fetch  # type: ignore[method-assign]
+
+    def signed(envelope: dict[str, Any]) -> bytes:
+        envelope = {**envelope, "SignatureVersion": "1", "SigningCertURL": cert_url}
+        signature = key.sign(string_to_sign(envelope), padding.PKCS1v15(), hashes.SHA1())
+        return json.dumps({**envelope, "Signature": base64.b64encode(signature).decode()}).encode()
+
+    headers = {"Content-Type": "text/plain; charset=UTF-8"}
+    subscribe_url = (
+        f"https://sns.us-east-1.amazonaws.com/?Action=ConfirmSubscription&TopicArn={TOPIC_ARN}&Token=t"
+    )
+    confirmation = {
+        "Type": "SubscriptionConfirmation",
+        "MessageId": "c-1",
+        "Token": "t",
+        "TopicArn": TOPIC_ARN,
+        "Message": "You have chosen to subscribe",
+        "SubscribeURL": subscribe_url,
+        "Timestamp": "2026-11-26T14:00:00.000Z",
+    }
+    # WHEN SNS asks to confirm the subscription, then delivers an SES bounce
+    assert post(client, "/webhooks/sns", headers, signed(confirmation)).json == {"confirmed": True}
+    comm_id, message = sent["comm_id"], sent["by_address"]["Gone@Example.com"]
+    notification = {
+        "Type": "Notification",
+        "MessageId": "n-1",
+        "TopicArn": TOPIC_ARN,
+        "Message": json.dumps(ses_event(comm_id, message, "Bounce", T, **BOUNCE)),
+        "Timestamp": "2026-11-26T14:00:01.000Z",
+    }
+    answer = post(client, "/webhooks/sns", headers, signed(notification))
+    # THEN the subscription was confirmed at SNS, the certificate fetched once, the bounce recorded
+    assert answer.json["applied"] == 1
+    assert fetched == [cert_url, subscribe_url]
+    stored = api.call("get", f"/communications/{comm_id}/messages/{message['id']}").json
+    assert stored["status"] == "FAILED"
