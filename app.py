@@ -1,19 +1,23 @@
 """Herald's Chalice app: wiring of routes, queue consumers and schedules, nothing else."""
 
-from chalice import Chalice
+from chalice import Chalice, Rate
 
-from chalicelib import workers
-from chalicelib.api import accounts, communications, followup, meta, webhooks
+from chalicelib import observability, workers
+from chalicelib.api import accounts, communications, followup, meta, ui, webhooks
+from chalicelib.api import settings as settings_api
 from chalicelib.settings import get_settings
 
 settings = get_settings()
-app = Chalice(app_name="herald")
+app = Chalice(app_name="herald", configure_logs=False)
 app.api.binary_types = []  # CSV bodies arrive as text
+app.register_middleware(observability.middleware, "all")
 app.register_blueprint(meta.bp)
 app.register_blueprint(accounts.bp)
 app.register_blueprint(communications.bp)
 app.register_blueprint(followup.bp)
 app.register_blueprint(webhooks.bp)
+app.register_blueprint(settings_api.bp)
+app.register_blueprint(ui.bp)
 
 
 @app.on_sqs_message(queue=settings.plan_queue, batch_size=1)
@@ -29,3 +33,8 @@ def send_worker(event):
 @app.on_sqs_message(queue=settings.events_queue, batch_size=10)
 def events_worker(event):
     return workers.events.handle(event.to_dict())
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES))
+def schedule_tick(event):
+    return workers.schedule.handle(event.to_dict())

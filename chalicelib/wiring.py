@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -13,7 +14,9 @@ if TYPE_CHECKING:
     from chalicelib.domain.communications import CommunicationService
     from chalicelib.domain.delivery import DeliveryTracker
     from chalicelib.domain.followup import FollowUpService
-    from chalicelib.domain.ports import EmailSender, SmsSender
+    from chalicelib.domain.operator_settings import OperatorSettings, SettingsService
+    from chalicelib.domain.ports import EmailSender, Metrics, SmsSender
+    from chalicelib.domain.scheduling import Scheduler
     from chalicelib.domain.sending import Planner, Sender
 
 
@@ -22,6 +25,7 @@ class Services:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self._secret_values: dict[str, tuple[float, str]] = {}
 
     def _client(self, service: str) -> Any:
         import boto3
@@ -37,6 +41,45 @@ class Services:
     @cached_property
     def sqs(self) -> Any:
         return self._client("sqs")
+
+    @cached_property
+    def secretsmanager(self) -> Any:
+        return self._client("secretsmanager")
+
+    def provider_key(self, name: str) -> str:
+        """A provider key setting (e.g. "sendgrid_webhook_public_key"): its own value when set (local,
+        tests), else the Secrets Manager secret named by its `<name>_secret` setting (deployed).
+
+        Secret values are reused for `secret_max_age_s`, so a rotated key is picked up within that
+        time without a redeploy. A secret the stack created but nobody filled in yet reads as "".
+        """
+        value: str = getattr(self.settings, name)
+        secret_id: str = getattr(self.settings, f"{name}_secret")
+        if value or not secret_id:
+            return value
+        now = time.monotonic()
+        cached = self._secret_values.get(secret_id)
+        if cached is not None and now - cached[0] < self.settings.secret_max_age_s:
+            return cached[1]
+        from botocore.exceptions import ClientError
+
+        try:
+            value = str(self.secretsmanager.get_secret_value(SecretId=secret_id).get("SecretString", ""))
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+                raise
+            value = ""
+        self._secret_values[secret_id] = (now, value)
+        return value
+
+    @cached_property
+    def metrics(self) -> Metrics:
+        from chalicelib.adapters.metrics import EmfMetrics
+
+        s = self.settings
+        return EmfMetrics(
+            s.metrics_namespace, s.service_name, write=print if s.metrics_sink == "emf" else None
+        )
 
     @cached_property
     def directory(self) -> Any:
@@ -68,7 +111,41 @@ class Services:
     def message_store(self) -> Any:
         from chalicelib.adapters.dynamodb.messages import DynamoMessageStore
 
-        return DynamoMessageStore(self.dynamodb, self.settings.messages_table)
+        return DynamoMessageStore(
+            self.dynamodb,
+            self.settings.messages_table,
+            retention_seconds=lambda: self.operator_settings.current().retention_seconds,
+        )
+
+    @cached_property
+    def audit_log(self) -> Any:
+        from chalicelib.adapters.dynamodb.audit import DynamoAuditLog
+
+        return DynamoAuditLog(self.dynamodb, self.settings.audit_table)
+
+    @cached_property
+    def settings_store(self) -> Any:
+        from chalicelib.adapters.dynamodb.settings import DynamoSettingsStore
+
+        return DynamoSettingsStore(self.dynamodb, self.settings.settings_table)
+
+    @cached_property
+    def operator_settings(self) -> SettingsService:
+        from chalicelib.domain.operator_settings import SettingsService
+
+        return SettingsService(
+            store=self.settings_store,
+            defaults=lambda: self.operator_defaults,
+            audit=self.audit_log,
+            cache_ttl_s=self.settings.settings_cache_s,
+        )
+
+    @cached_property
+    def operator_defaults(self) -> OperatorSettings:
+        # Validated with the API's own rules; only built while no admin has saved settings yet.
+        from chalicelib.api.schemas import operator_defaults
+
+        return operator_defaults(self.settings)
 
     @cached_property
     def work_queue(self) -> Any:
@@ -82,12 +159,12 @@ class Services:
         if s.email_provider == "sendgrid":
             from chalicelib.adapters.email.sendgrid import SendGridEmailSender
 
-            key = self.credential("sendgrid_api_key")
+            key = self.provider_key("sendgrid_api_key")
             return SendGridEmailSender(self.http, s.sendgrid_base_url, key, s.from_email, s.from_name)
         if s.email_provider == "mailgun":
             from chalicelib.adapters.email.mailgun import MailgunEmailSender
 
-            key = self.credential("mailgun_api_key")
+            key = self.provider_key("mailgun_api_key")
             return MailgunEmailSender(
                 self.http, s.mailgun_base_url, s.mailgun_domain, key, s.from_email, s.from_name
             )
@@ -97,7 +174,9 @@ class Services:
             )
         from chalicelib.adapters.email.ses import SesEmailSender
 
-        return SesEmailSender(self._client("sesv2"), s.from_email, s.from_name, s.ses_configuration_set)
+        return SesEmailSender(
+            self._client("sesv2"), s.from_email, s.from_name, s.ses_configuration_set, reply_to=s.reply_to
+        )
 
     @cached_property
     def sms_sender(self) -> SmsSender:
@@ -109,7 +188,7 @@ class Services:
                 self.http,
                 s.twilio_base_url,
                 s.twilio_account_sid,
-                self.credential("twilio_auth_token"),
+                self.provider_key("twilio_auth_token"),
                 s.twilio_from,
                 s.twilio_messaging_service_sid,
                 s.public_url,
@@ -134,20 +213,6 @@ class Services:
         from chalicelib.adapters.http import pool
 
         return pool(self.settings.http_timeout_s)
-
-    def credential(self, name: str) -> str:
-        """A provider credential: HERALD_<NAME> from the environment, else the provider secret."""
-        return self.settings.credentials.get(name) or str(self._provider_secret.get(name, ""))
-
-    @cached_property
-    def _provider_secret(self) -> dict[str, Any]:
-        if not self.settings.provider_secret_id:
-            return {}
-        import json
-
-        response = self._client("secretsmanager").get_secret_value(SecretId=self.settings.provider_secret_id)
-        secret = json.loads(response["SecretString"])
-        return secret if isinstance(secret, dict) else {}
 
     @cached_property
     def suppression_list(self) -> Any:
@@ -209,7 +274,7 @@ class Services:
         s = self.settings
         return DeliveryWebhooks(
             tracker=self.delivery_tracker,
-            credential=self.credential,
+            credential=self.provider_key,
             replay_guard=DynamoReplayGuard(self.dynamodb, s.delivery_events_table),
             sns_verifier=SnsMessageVerifier(s.events_topic_arns, self._fetch_from_sns),
             sns_confirm=self._fetch_from_sns,
@@ -235,6 +300,8 @@ class Services:
             messages=self.message_store,
             queue=self.work_queue,
             audience_chunk_size=self.settings.audience_chunk_size,
+            audit=self.audit_log,
+            operator_settings=self.operator_settings.get,
         )
 
     @cached_property
@@ -248,6 +315,12 @@ class Services:
             messages=self.message_store,
             audience_chunk_size=self.settings.audience_chunk_size,
         )
+
+    @cached_property
+    def scheduler(self) -> Scheduler:
+        from chalicelib.domain.scheduling import Scheduler
+
+        return Scheduler(communications=self.communication_store, service=self.communications)
 
     @cached_property
     def planner(self) -> Planner:
@@ -275,6 +348,8 @@ class Services:
             email_sender=lambda: self.email_sender,
             sms_sender=lambda: self.sms_sender,
             suppressions=self.suppression_list,
+            identity=lambda: self.operator_settings.current().identity,
+            metrics=self.metrics,
         )
 
 

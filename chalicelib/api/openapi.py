@@ -28,7 +28,49 @@ ROUTES: list[tuple[str, str, str, str | None, int]] = [
         "csv",
         200,
     ),
-    ("post", "/communications/{comm_id}/send", "Send now (idempotent)", None, 202),
+    (
+        "post",
+        "/communications/{comm_id}/send",
+        "Send now (idempotent); above the approval threshold it waits for approval (PENDING_APPROVAL)",
+        None,
+        202,
+    ),
+    (
+        "post",
+        "/communications/{comm_id}/schedule",
+        "Schedule a ready draft: send_at is ISO-8601 with Z or an offset, in the future (content freezes)",
+        "ScheduleBody",
+        200,
+    ),
+    (
+        "post",
+        "/communications/{comm_id}/unschedule",
+        "Take a scheduled communication back to draft",
+        None,
+        200,
+    ),
+    (
+        "post",
+        "/communications/{comm_id}/cancel",
+        "Cancel a scheduled communication (CANCELLED); 409 from states that cannot be cancelled",
+        None,
+        200,
+    ),
+    (
+        "post",
+        "/communications/{comm_id}/approve",
+        "Approve a send waiting for approval and start it; the requester cannot (403)",
+        None,
+        202,
+    ),
+    (
+        "post",
+        "/communications/{comm_id}/withdraw",
+        "Take a send waiting for approval back to draft (the requester, or another admin declining)",
+        None,
+        200,
+    ),
+    ("get", "/communications/{comm_id}/audit", "Who did what to a communication, oldest first", None, 200),
     ("get", "/communications/{comm_id}/messages", "Per-message delivery status", None, 200),
     (
         "get",
@@ -59,6 +101,21 @@ ROUTES: list[tuple[str, str, str, str | None, int]] = [
     ("post", "/webhooks/mailgun", "Mailgun webhook (HMAC, token replay refused)", "webhook", 200),
     ("post", "/webhooks/twilio", "Twilio status callback (X-Twilio-Signature)", "webhook", 200),
     ("post", "/webhooks/sns", "SES and SMS events over an SNS HTTPS subscription (signed)", "webhook", 200),
+    ("get", "/settings", "The operator settings", None, 200),
+    (
+        "put",
+        "/settings",
+        "Change operator settings (fields left out keep their value)",
+        "SettingsBody",
+        200,
+    ),
+    ("get", "/settings/audit", "Changes to the operator settings, oldest first", None, 200),
+    ("get", "/", "Redirect to the admin web app", None, 302),
+    ("get", "/ui", "Redirect to the admin web app", None, 302),
+    ("get", "/ui/{asset}", "The admin web app's files (index.html, app.js, styles.css, ...)", None, 200),
+    ("get", "/ui/vendor/{asset}", "The admin web app's vendored libraries", None, 200),
+    ("get", "/ui/config.json", "How the admin web app signs in here (auth mode, Cognito)", None, 200),
+    ("post", "/ui/dev-token", "Mint a dev token (only when HERALD_AUTH_MODE is dev)", "DevTokenRequest", 201),
 ]
 
 QUERY_PARAMETERS: dict[str, list[str]] = {
@@ -67,21 +124,15 @@ QUERY_PARAMETERS: dict[str, list[str]] = {
     "/communications/{comm_id}/messages": ["channel", "status", "account_id", "cursor", "limit"],
     "/communications/{comm_id}/send-failures": ["cursor", "limit"],
     "/suppressions": ["channel", "cursor", "limit"],
-}
-
-PUBLIC = {
-    "/health",
-    "/openapi.json",
-    "/webhooks/sendgrid",
-    "/webhooks/mailgun",
-    "/webhooks/twilio",
-    "/webhooks/sns",
+    "/communications/{comm_id}/audit": ["cursor", "limit"],
+    "/settings/audit": ["cursor", "limit"],
 }
 
 
 @lru_cache(maxsize=1)
 def document() -> dict[str, Any]:
     from chalicelib.api import schemas
+    from chalicelib.api.auth import is_public_path
 
     components: dict[str, Any] = {
         "Error": {
@@ -118,7 +169,7 @@ def document() -> dict[str, Any]:
                 if method == "get"
             ],
         }
-        if path not in PUBLIC:
+        if not is_public_path(path):
             operation["security"] = [{"bearer": []}]
         if body == "webhook":
             operation["requestBody"] = {

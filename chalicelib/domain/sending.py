@@ -21,6 +21,7 @@ from chalicelib.domain.models import (
     MessageStatus,
     OutgoingEmail,
     OutgoingSms,
+    SenderIdentity,
     SendResult,
     utc_now,
 )
@@ -36,8 +37,11 @@ from chalicelib.domain.ports import (
     AccountDirectory,
     AudienceStore,
     CommunicationStore,
+    DiscardMetrics,
     EmailSender,
     MessageStore,
+    MetricName,
+    Metrics,
     PlannedAccount,
     SendLedger,
     SendTask,
@@ -141,6 +145,13 @@ class _TaskTally:
             self.counts.setdefault(channel, Counts()).total -= 1
 
 
+REPORTED_OUTCOMES = {
+    MessageStatus.SENT: MetricName.MESSAGES_SENT,
+    MessageStatus.SEND_FAILED: MetricName.MESSAGES_FAILED,
+    MessageStatus.SKIPPED: MetricName.MESSAGES_SKIPPED,
+}
+
+
 @dataclass
 class Sender:
     """Sends the messages of one task: fresh account data, language choice, rendering, provider, record."""
@@ -153,6 +164,10 @@ class Sender:
     sms_sender: Callable[[], SmsSender]
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     suppressions: SuppressionList | None = None
+    # The operator's From / Reply-To / SMS sender, from a short-lived cache of the settings;
+    # None leaves each provider adapter's configured sender.
+    identity: Callable[[], SenderIdentity] | None = None
+    metrics: Metrics = field(default_factory=DiscardMetrics)
 
     def send(self, task: SendTask) -> None:
         communication = self.communications.get(task.comm_id)
@@ -179,6 +194,17 @@ class Sender:
                 records.append(record)
         self.messages.put_many(records)
         finish_if_done(self.communications, self.ledger.complete_task(task, TaskOutcome(tally.counts)))
+        self._report(records)
+
+    def _report(self, records: Sequence[Message]) -> None:
+        """One count per (outcome, channel) per task, not one per message."""
+        outcomes = Counter(
+            (REPORTED_OUTCOMES[record.status], record.channel)
+            for record in records
+            if record.status in REPORTED_OUTCOMES
+        )
+        for (name, channel), value in sorted(outcomes.items()):
+            self.metrics.count(name, value, {"channel": str(channel)})
 
     def _suppressed(
         self, communication: Communication, accounts: dict[str, Account]
@@ -240,12 +266,16 @@ class Sender:
         assert message.address is not None and message.language is not None
         tags = {"comm_id": communication.comm_id, "message_id": message.message_id}
         context = account.render_context()
+        identity = self.identity() if self.identity else None
         if message.channel is Channel.EMAIL:
             email = render_email(communication.content.email[message.language], context)
-            outgoing_email = OutgoingEmail(message.address, email.subject, email.html, email.text, tags)
+            outgoing_email = OutgoingEmail(
+                message.address, email.subject, email.html, email.text, tags, sender=identity
+            )
             return self._with_retries(lambda: self.email_sender().send(outgoing_email))
         sms = render_sms(communication.content.sms[message.language], context)
-        outgoing_sms = OutgoingSms(message.address, sms.body, tags)
+        sender_id = identity.sms_sender if identity else None
+        outgoing_sms = OutgoingSms(message.address, sms.body, tags, sender_id=sender_id)
         return self._with_retries(lambda: self.sms_sender().send(outgoing_sms))
 
     def _with_retries(self, attempt: Callable[[], SendResult]) -> SendResult:
@@ -256,6 +286,7 @@ class Sender:
             # Only a throttle proves the provider did not take the message; a timeout or 5xx
             # might have, so those are never resent blindly.
             except Throttled as failure:
+                self.metrics.count(MetricName.PROVIDER_THROTTLES)
                 if remaining == 0:
                     reason = f"{failure.reason} (gave up after {self.retry.attempts} attempts)"
                     raise PermanentFailure(reason) from failure

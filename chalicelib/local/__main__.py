@@ -1,7 +1,8 @@
-"""``python -m chalicelib.local [--demo]``: run Herald on 127.0.0.1 until Ctrl-C.
+"""``python -m chalicelib.local [--demo] [--tick-seconds N]``: run Herald on 127.0.0.1 until Ctrl-C.
 
 Ports: HERALD_PORT (API, default 8000), HERALD_MOTO_PORT (moto, default 5555) and
-HERALD_SANDBOX_PORT (sandbox providers, default 5556).
+HERALD_SANDBOX_PORT (sandbox providers, default 5556). The schedule handler runs every
+HERALD_TICK_SECONDS (default 60, like the deployed rule).
 """
 
 from __future__ import annotations
@@ -14,7 +15,13 @@ import sys
 import threading
 from types import FrameType
 
-from chalicelib.local.stack import DEFAULT_HTTP_PORT, DEFAULT_MOTO_PORT, DEFAULT_SANDBOX_PORT, EmbeddedStack
+from chalicelib.local.stack import (
+    DEFAULT_HTTP_PORT,
+    DEFAULT_MOTO_PORT,
+    DEFAULT_SANDBOX_PORT,
+    DEFAULT_TICK_S,
+    EmbeddedStack,
+)
 from chalicelib.settings import get_settings
 
 
@@ -31,7 +38,15 @@ def main(argv: list[str] | None = None) -> int:
         default=int(os.environ.get("HERALD_SANDBOX_PORT", DEFAULT_SANDBOX_PORT)),
         help="port of the sandbox providers (SendGrid, Mailgun, Twilio, SES/SMS events)",
     )
+    parser.add_argument(
+        "--tick-seconds",
+        type=float,
+        default=float(os.environ.get("HERALD_TICK_SECONDS", DEFAULT_TICK_S)),
+        help="how often the schedule handler runs (scheduled communications start on a tick)",
+    )
     args = parser.parse_args(argv)
+    if args.tick_seconds <= 0:
+        parser.error("--tick-seconds must be positive")
     logging.basicConfig(stream=sys.stdout, level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
     stopping = threading.Event()
@@ -42,7 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
 
-    stack = EmbeddedStack(args.moto_port, args.port, sandbox_port=args.sandbox_port)
+    stack = EmbeddedStack(
+        args.moto_port, args.port, sandbox_port=args.sandbox_port, tick_interval_s=args.tick_seconds
+    )
     with stack:
         if args.demo:
             from chalicelib.local.demo import load_demo_accounts
@@ -57,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
             f"  sandbox providers: {stack.sandbox_url} (email: {settings.email_provider}, "
             f"sms: {settings.sms_provider}; what they took: {stack.sandbox_url}/sandbox/received)\n"
             f"  test addresses: bounce@…, complaint@…, drop@…, +1…0000 (no such number); see README\n"
+            f"  schedule handler: every {args.tick_seconds:g} s\n"
             f'  token: make token NAME="Ada Lovelace"  (or python -m chalicelib.local.tokens --name ...)\n'
             f"  Ctrl-C to stop.",
             flush=True,

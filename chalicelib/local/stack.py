@@ -31,6 +31,7 @@ import boto3
 
 from chalicelib.local.pollers import Consumer, QueuePoller, consumers_from_app
 from chalicelib.local.resources import DUMMY_CREDENTIALS, PROJECT_DIR, create_resources
+from chalicelib.local.ticker import ScheduleTicker, scheduled_functions_from_app
 from chalicelib.settings import get_settings
 
 log = logging.getLogger("herald.local")
@@ -38,6 +39,8 @@ log = logging.getLogger("herald.local")
 DEFAULT_MOTO_PORT = 5555
 DEFAULT_HTTP_PORT = 8000
 DEFAULT_SANDBOX_PORT = 5556
+# Like the deployed EventBridge rule (rate(1 minute)); lower it to see schedules fire sooner.
+DEFAULT_TICK_S = 60.0
 LOCAL_REGION = "us-east-1"
 MOTO_ACCOUNT_ID = "123456789012"
 CHALICE_STAGE = "dev"
@@ -78,6 +81,7 @@ class EmbeddedStack:
         start_timeout_s: float = 30,
         sandbox_port: int | None = None,
         report_delay_s: float = 0.5,
+        tick_interval_s: float | None = DEFAULT_TICK_S,
     ) -> None:
         self.host = host
         self.moto_port = moto_port or free_port(host)
@@ -88,6 +92,9 @@ class EmbeddedStack:
         self.start_timeout_s = start_timeout_s
         self.app_module: types.ModuleType | None = None
         self.pollers: list[QueuePoller] = []
+        # None or 0: no ticker (call `ticker.tick()` by hand, or never).
+        self.tick_interval_s = tick_interval_s
+        self.ticker: ScheduleTicker | None = None
         self._moto: Any = None
         self._http: Any = None
         self._http_thread: threading.Thread | None = None
@@ -116,7 +123,7 @@ class EmbeddedStack:
 
     @property
     def events_topic_arn(self) -> str:
-        return f"arn:aws:sns:{LOCAL_REGION}:{MOTO_ACCOUNT_ID}:herald-{self._stage()}-delivery-events"
+        return f"arn:aws:sns:{LOCAL_REGION}:{MOTO_ACCOUNT_ID}:herald-{self._stage()}-events"
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -132,6 +139,7 @@ class EmbeddedStack:
             self.app_module = self._import_app()
             self._start_http()
             self._start_pollers()
+            self._start_ticker()
             self._wait_until_healthy()
         except BaseException:
             self.stop()
@@ -141,6 +149,9 @@ class EmbeddedStack:
     def stop(self) -> None:
         """Stop pollers, then the HTTP server, then moto; restore the environment. Idempotent."""
         self._stop_pollers.set()
+        if self.ticker is not None:
+            self.ticker.stop()
+            self.ticker = None
         for poller in self.pollers:
             poller.stop()
         self.pollers = []
@@ -208,9 +219,10 @@ class EmbeddedStack:
 
     def _idle(self) -> bool:
         sandboxes_idle = self.sandboxes is None or self.sandboxes.idle()
-        return (
-            sandboxes_idle and not any(p.busy for p in self.pollers) and not any(self.queue_depths().values())
-        )
+        return sandboxes_idle and not self._busy() and not any(self.queue_depths().values())
+
+    def _busy(self) -> bool:
+        return any(p.busy for p in self.pollers) or (self.ticker is not None and self.ticker.busy)
 
     # -- steps -----------------------------------------------------------------------------------
 
@@ -344,6 +356,18 @@ class EmbeddedStack:
         ]
         for poller in self.pollers:
             poller.start()
+
+    def _start_ticker(self) -> None:
+        assert self.app_module is not None
+        functions = scheduled_functions_from_app(self.app_module, self._function_config)
+        self.ticker = ScheduleTicker(
+            functions,
+            self.tick_interval_s or DEFAULT_TICK_S,
+            region=LOCAL_REGION,
+            stop_event=self._stop_pollers,
+        )
+        if self.tick_interval_s:
+            self.ticker.start()
 
     def _wait_until_healthy(self) -> None:
         deadline = time.monotonic() + self.start_timeout_s

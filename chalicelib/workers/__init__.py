@@ -1,5 +1,5 @@
 """Queue and schedule handlers: parse the event, call a service."""
 
-from chalicelib.workers import events, plan, send
+from chalicelib.workers import events, plan, schedule, send
 
-__all__ = ["events", "plan", "send"]
+__all__ = ["events", "plan", "schedule", "send"]

@@ -19,8 +19,14 @@ import pytest
 from moto import mock_aws
 
 from chalicelib.local.pollers import Consumer, QueuePoller, failed_ids
-from chalicelib.local.resources import create_resources_with_clients, load_template, local_template
+from chalicelib.local.resources import (
+    LOCAL_RESOURCE_TYPES,
+    create_resources_with_clients,
+    load_template,
+    local_template,
+)
 from chalicelib.local.stack import free_port
+from chalicelib.local.ticker import ScheduledFunction, ScheduleTicker, scheduled_functions_from_app
 from chalicelib.local.tokens import VIEWER, mint_dev_token, mint_for_name
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,22 +64,24 @@ def test_local_resources_are_the_templates_tables_and_queues(aws: None) -> None:
     ddb = boto3.client("dynamodb")
     for resource in local_template()["Resources"].values():
         props = resource["Properties"]
-        name_property = props.get("TableName") or props.get("QueueName") or props.get("TopicName")
-        name = name_property["Fn::Sub"].replace("${Stage}", "dev")
-        if resource["Type"] == "AWS::SNS::Topic":
+        if resource["Type"] == "AWS::SNS::Topic" and props.get("Subscription"):
+            name = props["TopicName"]["Fn::Sub"].replace("${Stage}", "dev")
             [topic] = [t for t in boto3.client("sns").list_topics()["Topics"] if t["TopicArn"].endswith(name)]
             subscriptions = boto3.client("sns").list_subscriptions_by_topic(TopicArn=topic["TopicArn"])
             assert [s["Endpoint"].split(":")[-1] for s in subscriptions["Subscriptions"]] == [
                 "herald-dev-events"
             ]
         elif resource["Type"] == "AWS::DynamoDB::Table":
-            table = ddb.describe_table(TableName=name)["Table"]
+            table = ddb.describe_table(TableName=props["TableName"]["Fn::Sub"].replace("${Stage}", "dev"))[
+                "Table"
+            ]
             assert table["KeySchema"] == props["KeySchema"]
             described = {g["IndexName"]: g["KeySchema"] for g in table.get("GlobalSecondaryIndexes", [])}
             assert described == {
                 g["IndexName"]: g["KeySchema"] for g in props.get("GlobalSecondaryIndexes", [])
             }
-        else:
+        elif resource["Type"] == "AWS::SQS::Queue":
+            name = props["QueueName"]["Fn::Sub"].replace("${Stage}", "dev")
             attrs = boto3.client("sqs").get_queue_attributes(
                 QueueUrl=_queue_url(name), AttributeNames=["All"]
             )
@@ -87,18 +95,16 @@ def test_local_resources_are_the_templates_tables_and_queues(aws: None) -> None:
 @pytest.mark.infra
 def test_creating_resources_twice_is_harmless(aws: None) -> None:
     create_resources_with_clients(boto3.client("cloudformation"), boto3.client("ses"), stage="dev")
-    assert len(boto3.client("dynamodb").list_tables()["TableNames"]) == 6
+    tables = [r for r in local_template()["Resources"].values() if r["Type"] == "AWS::DynamoDB::Table"]
+    assert len(boto3.client("dynamodb").list_tables()["TableNames"]) == len(tables) == 8
 
 
 @pytest.mark.infra
 def test_local_template_keeps_only_standalone_resources() -> None:
     kept = local_template()["Resources"]
-    assert {r["Type"] for r in kept.values()} == {
-        "AWS::DynamoDB::Table",
-        "AWS::SQS::Queue",
-        "AWS::SNS::Topic",
-    }
+    assert {r["Type"] for r in kept.values()} <= LOCAL_RESOURCE_TYPES
     assert set(kept) < set(load_template()["Resources"])
+    assert local_template()["Conditions"] == load_template()["Conditions"]
 
 
 # -- pollers ---------------------------------------------------------------------------------
@@ -194,6 +200,59 @@ def test_poller_thread_stops_on_its_event(aws: None) -> None:
     poller.start()
     poller.stop(timeout_s=5)
     assert not poller.is_alive()
+
+
+@pytest.mark.infra
+def test_local_tables_get_the_templates_time_to_live(aws: None) -> None:
+    create_resources_with_clients(
+        boto3.client("cloudformation"), boto3.client("ses"), stage="dev", dynamodb=boto3.client("dynamodb")
+    )
+    ttl = boto3.client("dynamodb").describe_time_to_live(TableName="herald-dev-messages")[
+        "TimeToLiveDescription"
+    ]
+    assert (ttl["TimeToLiveStatus"], ttl["AttributeName"]) == ("ENABLED", "expires_at")
+
+
+# -- schedule ticker -------------------------------------------------------------------------
+
+
+def test_the_ticker_finds_the_apps_schedule_handler() -> None:
+    import app
+
+    (function,) = scheduled_functions_from_app(app, lambda name: (60, 512))
+    assert (function.name, function.expression) == ("schedule_tick", "rate(1 minute)")
+    assert function.handler is app.schedule_tick
+
+
+def test_each_tick_sends_an_eventbridge_scheduled_event_and_survives_a_failing_handler() -> None:
+    events: list[dict[str, Any]] = []
+    contexts: list[Any] = []
+
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        events.append(event)
+        contexts.append(context)
+        if len(events) == 1:
+            raise RuntimeError("DynamoDB throttled")
+        return {"started": []}
+
+    ticker = ScheduleTicker([ScheduledFunction("schedule_tick", "rate(1 minute)", handler)], interval_s=0.05)
+    assert ticker.tick() == [None]  # the failure is logged; the next tick runs again
+    ticker.start()
+    deadline = time.monotonic() + 5
+    while len(events) < 3 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    ticker.stop(timeout_s=5)
+    assert not ticker.is_alive() and len(events) >= 3
+    event = events[-1]
+    assert (event["source"], event["detail-type"], event["detail"]) == ("aws.events", "Scheduled Event", {})
+    assert event["resources"][0].startswith("arn:aws:events:us-east-1:")
+    assert event["time"].endswith("Z")
+    assert contexts[-1].function_name == "schedule_tick"
+
+
+def test_a_ticker_needs_a_positive_interval() -> None:
+    with pytest.raises(ValueError):
+        ScheduleTicker([], interval_s=0)
 
 
 # -- tokens ----------------------------------------------------------------------------------

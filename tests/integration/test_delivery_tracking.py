@@ -22,7 +22,7 @@ from tests.integration.conftest import ACCOUNT, deliver_once, drain
 
 pytestmark = pytest.mark.integration
 
-TOPIC_ARN = f"arn:aws:sns:us-east-1:{ACCOUNT}:herald-dev-delivery-events"
+TOPIC_ARN = f"arn:aws:sns:us-east-1:{ACCOUNT}:herald-dev-events"
 PUBLIC_URL = "https://herald.example/api"
 SENDGRID_KEY = ec.generate_private_key(ec.SECP256R1())
 MAILGUN_KEY = "mailgun-signing-key"

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import boto3
 import pytest
 
@@ -37,14 +35,16 @@ def test_an_unknown_provider_is_a_configuration_error(monkeypatch, aws):
         _ = services_with(monkeypatch, HERALD_EMAIL_PROVIDER="postcard").email_sender
 
 
-def test_credentials_come_from_the_environment_first_then_secrets_manager(monkeypatch, aws):
-    secret = boto3.client("secretsmanager").create_secret(
-        Name="herald/providers",
-        SecretString=json.dumps({"sendgrid_api_key": "SG.from-secret", "twilio_auth_token": "from-secret"}),
-    )
+def test_provider_keys_come_from_the_environment_first_then_their_own_secret(monkeypatch, aws):
+    secrets = boto3.client("secretsmanager")
+    sendgrid = secrets.create_secret(Name="herald/dev/sendgrid-api-key", SecretString="SG.from-secret")
+    twilio = secrets.create_secret(Name="herald/dev/twilio-auth-token", SecretString="from-secret")
     services = services_with(
-        monkeypatch, HERALD_PROVIDER_SECRET_ID=secret["ARN"], HERALD_TWILIO_AUTH_TOKEN="from-env"
+        monkeypatch,
+        HERALD_SENDGRID_API_KEY_SECRET=sendgrid["ARN"],
+        HERALD_TWILIO_AUTH_TOKEN_SECRET=twilio["ARN"],
+        HERALD_TWILIO_AUTH_TOKEN="from-env",
     )
-    assert services.credential("sendgrid_api_key") == "SG.from-secret"
-    assert services.credential("twilio_auth_token") == "from-env"
-    assert services.credential("mailgun_api_key") == ""
+    assert services.provider_key("sendgrid_api_key") == "SG.from-secret"
+    assert services.provider_key("twilio_auth_token") == "from-env"
+    assert services.provider_key("mailgun_api_key") == ""

@@ -252,7 +252,7 @@ def test_mailgun_without_signature_is_unauthorized_and_garbage_is_a_bad_request(
 # -- SNS: signatures v1 and v2, pinned certificate host, topic allow-list ---------------------------
 
 REGION = "us-east-1"
-TOPIC = f"arn:aws:sns:{REGION}:123456789012:herald-dev-delivery-events"
+TOPIC = f"arn:aws:sns:{REGION}:123456789012:herald-dev-events"
 CERT_URL = f"https://sns.{REGION}.amazonaws.com/SimpleNotificationService-abc.pem"
 
 

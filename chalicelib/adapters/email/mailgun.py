@@ -25,21 +25,29 @@ PROVIDER = "mailgun"
 TokenGuard = Callable[[str, datetime], bool]
 
 
+def _address(email: str, name: str) -> str:
+    from email.utils import formataddr
+
+    return formataddr((name, email)) if name else email
+
+
 class MailgunEmailSender:
     name = PROVIDER
 
     def __init__(
         self, http: Any, base_url: str, domain: str, api_key: str, from_email: str, from_name: str
     ) -> None:
-        from email.utils import formataddr
-
         self._http = http
         self._url = f"{base_url.rstrip('/')}/v3/{domain}/messages"
         self._headers = {"Authorization": basic_auth("api", api_key)}
-        self._from = formataddr((from_name, from_email)) if from_name else from_email
+        self._from = _address(from_email, from_name)
 
     def send(self, email: OutgoingEmail) -> SendResult:
-        fields = [("from", self._from), ("to", email.to), ("subject", email.subject)]
+        sender = email.sender
+        origin = _address(sender.from_email, sender.from_name) if sender else self._from
+        fields = [("from", origin), ("to", email.to), ("subject", email.subject)]
+        if sender and sender.reply_to:
+            fields.append(("h:Reply-To", sender.reply_to))
         fields += [(kind, value) for kind, value in (("text", email.text), ("html", email.html)) if value]
         fields += [(f"v:herald_{k}", v) for k, v in email.tags.items()]
         answer = request(self._http, "Mailgun", "POST", self._url, headers=self._headers, fields=fields)

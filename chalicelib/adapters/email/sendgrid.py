@@ -35,6 +35,10 @@ def custom_args(tags: Mapping[str, str]) -> dict[str, str]:
     return {f"herald_{k}": v for k, v in tags.items()}
 
 
+def _party(email: str, name: str) -> dict[str, str]:
+    return {"email": email, **({"name": name} if name else {})}
+
+
 class SendGridEmailSender:
     name = PROVIDER
 
@@ -42,7 +46,7 @@ class SendGridEmailSender:
         self._http = http
         self._url = f"{base_url.rstrip('/')}/v3/mail/send"
         self._headers = {"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"}
-        self._from = {"email": from_email, **({"name": from_name} if from_name else {})}
+        self._from = _party(from_email, from_name)
 
     def send(self, email: OutgoingEmail) -> SendResult:
         content = [
@@ -50,13 +54,16 @@ class SendGridEmailSender:
             for mime, value in (("text/plain", email.text), ("text/html", email.html))
             if value
         ]
-        payload = {
+        sender = email.sender
+        payload: dict[str, Any] = {
             "personalizations": [{"to": [{"email": email.to}]}],
-            "from": self._from,
+            "from": _party(sender.from_email, sender.from_name) if sender else self._from,
             "subject": email.subject,
             "content": content,
             "custom_args": custom_args(email.tags),
         }
+        if sender and sender.reply_to:
+            payload["reply_to"] = {"email": sender.reply_to}
         answer = request(
             self._http,
             "SendGrid",

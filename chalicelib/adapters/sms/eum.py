@@ -54,7 +54,7 @@ class EumSmsSender:
                 DestinationPhoneNumber=sms.to,
                 MessageBody=sms.body,
                 Context={f"herald_{k}": v for k, v in sms.tags.items()},
-                **self._fixed,
+                **(self._fixed | ({"OriginationIdentity": sms.sender_id} if sms.sender_id else {})),
             )
         except (ClientError, BotoCoreError) as error:
             raise classify(SERVICE, error) from error

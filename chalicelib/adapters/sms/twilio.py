@@ -77,7 +77,9 @@ class TwilioSmsSender:
             logger.warning("HERALD_PUBLIC_URL is not set: Twilio will not report deliveries")
 
     def send(self, sms: OutgoingSms) -> SendResult:
-        fields = [("To", sms.to), self._origin, ("Body", sms.body)]
+        # The operator's sender id replaces the configured number, not a Messaging Service.
+        origin = ("From", sms.sender_id) if sms.sender_id and self._origin[0] == "From" else self._origin
+        fields = [("To", sms.to), origin, ("Body", sms.body)]
         if self._public_url:
             fields.append(("StatusCallback", callback_url(self._public_url, sms.tags)))
         answer = request(self._http, "Twilio", "POST", self._url, headers=self._headers, fields=fields)
