@@ -3,7 +3,7 @@
 from chalice import Chalice, Rate
 
 from chalicelib import observability, workers
-from chalicelib.api import accounts, communications, jobs, meta, templates, ui
+from chalicelib.api import accounts, communications, followup, jobs, meta, templates, ui, webhooks
 from chalicelib.api import settings as settings_api
 from chalicelib.settings import get_settings
 
@@ -14,6 +14,8 @@ app.register_middleware(observability.middleware, "all")
 app.register_blueprint(meta.bp)
 app.register_blueprint(accounts.bp)
 app.register_blueprint(communications.bp)
+app.register_blueprint(followup.bp)
+app.register_blueprint(webhooks.bp)
 app.register_blueprint(settings_api.bp)
 app.register_blueprint(templates.bp)
 app.register_blueprint(jobs.bp)
@@ -28,6 +30,11 @@ def plan_worker(event):
 @app.on_sqs_message(queue=settings.send_queue, batch_size=10)
 def send_worker(event):
     return workers.send.handle(event.to_dict())
+
+
+@app.on_sqs_message(queue=settings.events_queue, batch_size=10)
+def events_worker(event):
+    return workers.events.handle(event.to_dict())
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES))

@@ -104,6 +104,54 @@ class Settings:
         default_factory=lambda: int(_env("HERALD_EXPORT_DIRECT_MAX_ROWS", "5000"))
     )
 
+    # -- delivery tracking -------------------------------------------------------------------------
+    delivery_events_table: str = field(
+        default_factory=lambda: _env("HERALD_DELIVERY_EVENTS_TABLE", _resource("delivery-events"))
+    )
+    suppressions_table: str = field(
+        default_factory=lambda: _env("HERALD_SUPPRESSIONS_TABLE", _resource("suppressions"))
+    )
+    events_queue: str = field(default_factory=lambda: _env("HERALD_EVENTS_QUEUE", _resource("events")))
+    # SNS topics whose messages /webhooks/sns accepts (comma-separated ARNs).
+    events_topic_arns: tuple[str, ...] = field(
+        default_factory=lambda: tuple(a for a in _env("HERALD_EVENTS_TOPIC_ARNS", "").split(",") if a)
+    )
+    # Raw provider events (and the duplicates they reveal) are kept this long.
+    event_retention_days: int = field(default_factory=lambda: int(_env("HERALD_EVENT_RETENTION_DAYS", "90")))
+    # An event that arrives before its message is recorded is tried again after this delay, so often.
+    early_event_delay_s: int = field(default_factory=lambda: int(_env("HERALD_EARLY_EVENT_DELAY_S", "30")))
+    early_event_attempts: int = field(default_factory=lambda: int(_env("HERALD_EARLY_EVENT_ATTEMPTS", "20")))
+    # Providers whose events may come without Herald's ids (SES identity notifications rather than a
+    # configuration set, a Twilio callback set on the Messaging Service): their sent messages are also
+    # indexed by the provider's message id (one more batched write per message). Comma-separated.
+    index_provider_ids: tuple[str, ...] = field(
+        default_factory=lambda: tuple(p for p in _env("HERALD_INDEX_PROVIDER_IDS", "").split(",") if p)
+    )
+    # The public base URL of this API (Twilio signs the full callback URL).
+    public_url: str = field(default_factory=lambda: _env("HERALD_PUBLIC_URL", "").rstrip("/"))
+
+    http_timeout_s: float = field(default_factory=lambda: float(_env("HERALD_PROVIDER_TIMEOUT_S", "10")))
+
+    sendgrid_base_url: str = field(
+        default_factory=lambda: _env("HERALD_SENDGRID_BASE_URL", "https://api.sendgrid.com")
+    )
+    mailgun_base_url: str = field(
+        default_factory=lambda: _env("HERALD_MAILGUN_BASE_URL", "https://api.mailgun.net")
+    )
+    mailgun_domain: str = field(default_factory=lambda: _env("HERALD_MAILGUN_DOMAIN", ""))
+    # Mailgun webhooks older than this are refused (their tokens are remembered this long).
+    mailgun_max_age_s: int = field(default_factory=lambda: int(_env("HERALD_MAILGUN_MAX_AGE_S", "900")))
+    twilio_base_url: str = field(
+        default_factory=lambda: _env("HERALD_TWILIO_BASE_URL", "https://api.twilio.com")
+    )
+    twilio_account_sid: str = field(default_factory=lambda: _env("HERALD_TWILIO_ACCOUNT_SID", ""))
+    twilio_from: str = field(default_factory=lambda: _env("HERALD_TWILIO_FROM", ""))
+    twilio_messaging_service_sid: str = field(
+        default_factory=lambda: _env("HERALD_TWILIO_MESSAGING_SERVICE_SID", "")
+    )
+    eum_origination_identity: str = field(default_factory=lambda: _env("HERALD_EUM_ORIGINATION_IDENTITY", ""))
+    eum_configuration_set: str = field(default_factory=lambda: _env("HERALD_EUM_CONFIGURATION_SET", ""))
+
     # Observability: Powertools reads POWERTOOLS_SERVICE_NAME / POWERTOOLS_METRICS_NAMESPACE too.
     service_name: str = field(default_factory=lambda: _env("POWERTOOLS_SERVICE_NAME", "herald"))
     metrics_namespace: str = field(default_factory=lambda: _env("POWERTOOLS_METRICS_NAMESPACE", "Herald"))

@@ -9,10 +9,13 @@ from typing import TYPE_CHECKING, Any
 from chalicelib.settings import Settings, get_settings
 
 if TYPE_CHECKING:
+    from chalicelib.adapters.webhooks import DeliveryWebhooks
     from chalicelib.domain.accounts import AccountService
     from chalicelib.domain.audiences import AudienceService
     from chalicelib.domain.communications import CommunicationService
+    from chalicelib.domain.delivery import DeliveryTracker
     from chalicelib.domain.exports import ExportService
+    from chalicelib.domain.followup import FollowUpService
     from chalicelib.domain.jobs import JobService
     from chalicelib.domain.operator_settings import OperatorSettings, SettingsService
     from chalicelib.domain.ports import EmailSender, FileStore, Metrics, SmsSender
@@ -157,18 +160,132 @@ class Services:
 
     @cached_property
     def email_sender(self) -> EmailSender:
+        s = self.settings
+        if s.email_provider == "sendgrid":
+            from chalicelib.adapters.email.sendgrid import SendGridEmailSender
+
+            key = self.provider_key("sendgrid_api_key")
+            return SendGridEmailSender(self.http, s.sendgrid_base_url, key, s.from_email, s.from_name)
+        if s.email_provider == "mailgun":
+            from chalicelib.adapters.email.mailgun import MailgunEmailSender
+
+            key = self.provider_key("mailgun_api_key")
+            return MailgunEmailSender(
+                self.http, s.mailgun_base_url, s.mailgun_domain, key, s.from_email, s.from_name
+            )
+        if s.email_provider != "ses":
+            raise ValueError(
+                f"HERALD_EMAIL_PROVIDER must be ses, sendgrid or mailgun, not {s.email_provider!r}"
+            )
         from chalicelib.adapters.email.ses import SesEmailSender
 
-        s = self.settings
         return SesEmailSender(
             self._client("sesv2"), s.from_email, s.from_name, s.ses_configuration_set, reply_to=s.reply_to
         )
 
     @cached_property
     def sms_sender(self) -> SmsSender:
+        s = self.settings
+        if s.sms_provider == "twilio":
+            from chalicelib.adapters.sms.twilio import TwilioSmsSender
+
+            return TwilioSmsSender(
+                self.http,
+                s.twilio_base_url,
+                s.twilio_account_sid,
+                self.provider_key("twilio_auth_token"),
+                s.twilio_from,
+                s.twilio_messaging_service_sid,
+                s.public_url,
+            )
+        if s.sms_provider == "eum":
+            from chalicelib.adapters.sms.eum import EumSmsSender
+
+            return EumSmsSender(
+                self._client("pinpoint-sms-voice-v2"), s.eum_origination_identity, s.eum_configuration_set
+            )
+        if s.sms_provider != "sns":
+            raise ValueError(f"HERALD_SMS_PROVIDER must be sns, eum or twilio, not {s.sms_provider!r}")
         from chalicelib.adapters.sms.sns import SnsSmsSender
 
-        return SnsSmsSender(self._client("sns"), self.settings.sms_sender_id)
+        return SnsSmsSender(self._client("sns"), s.sms_sender_id)
+
+    # -- delivery tracking -----------------------------------------------------------------------
+
+    @cached_property
+    def http(self) -> Any:
+        """One pooled HTTP client for every provider's REST API."""
+        from chalicelib.adapters.http import pool
+
+        return pool(self.settings.http_timeout_s)
+
+    @cached_property
+    def suppression_list(self) -> Any:
+        from chalicelib.adapters.dynamodb.deliveries import DynamoSuppressionList
+
+        return DynamoSuppressionList(self.dynamodb, self.settings.suppressions_table)
+
+    @cached_property
+    def delivery_tracker(self) -> DeliveryTracker:
+        from chalicelib.adapters.dynamodb.deliveries import DynamoDeliveryStore, DynamoEventLog
+        from chalicelib.adapters.events_queue import SqsEarlyEventQueue
+        from chalicelib.domain.delivery import DeliveryTracker
+
+        s = self.settings
+        return DeliveryTracker(
+            store=DynamoDeliveryStore(
+                self.dynamodb,
+                s.messages_table,
+                s.communications_table,
+                s.delivery_events_table,
+                s.event_retention_days,
+            ),
+            log=DynamoEventLog(self.dynamodb, s.delivery_events_table, s.event_retention_days),
+            suppressions=self.suppression_list,
+            early=SqsEarlyEventQueue(self.sqs, s.events_queue, s.early_event_delay_s),
+            max_attempts=s.early_event_attempts,
+            provider_ids=self.provider_id_index if s.index_provider_ids else None,
+        )
+
+    @cached_property
+    def provider_id_index(self) -> Any:
+        from chalicelib.adapters.dynamodb.deliveries import DynamoProviderIdIndex
+
+        s = self.settings
+        return DynamoProviderIdIndex(self.dynamodb, s.delivery_events_table, s.event_retention_days)
+
+    def _recorded_messages(self) -> Any:
+        """Where the sender records messages: also indexed by provider id for the providers that need it."""
+        from chalicelib.adapters.dynamodb.deliveries import IndexedMessageStore
+
+        providers = set(self.settings.index_provider_ids)
+        if {self.settings.email_provider, self.settings.sms_provider} & providers:
+            return IndexedMessageStore(self.message_store, self.provider_id_index, providers)
+        return self.message_store
+
+    def _fetch_from_sns(self, url: str) -> bytes:
+        """GET a URL that the caller has already checked is on sns.<region>.amazonaws.com."""
+        response = self.http.request("GET", url)
+        if response.status != 200:
+            raise ValueError(f"SNS answered {response.status} for {url}")
+        return bytes(response.data)
+
+    @cached_property
+    def webhooks(self) -> DeliveryWebhooks:
+        from chalicelib.adapters.dynamodb.deliveries import DynamoReplayGuard
+        from chalicelib.adapters.sns_events import SnsMessageVerifier
+        from chalicelib.adapters.webhooks import DeliveryWebhooks
+
+        s = self.settings
+        return DeliveryWebhooks(
+            tracker=self.delivery_tracker,
+            credential=self.provider_key,
+            replay_guard=DynamoReplayGuard(self.dynamodb, s.delivery_events_table),
+            sns_verifier=SnsMessageVerifier(s.events_topic_arns, self._fetch_from_sns),
+            sns_confirm=self._fetch_from_sns,
+            public_url=s.public_url,
+            mailgun_max_age_s=s.mailgun_max_age_s,
+        )
 
     @cached_property
     def accounts(self) -> AccountService:
@@ -191,6 +308,18 @@ class Services:
             audit=self.audit_log,
             operator_settings=self.operator_settings.get,
             templates=self.template_store,
+        )
+
+    @cached_property
+    def followup(self) -> FollowUpService:
+        from chalicelib.domain.followup import FollowUpService
+
+        return FollowUpService(
+            communications=self.communications,
+            store=self.communication_store,
+            audiences=self.audience_store,
+            messages=self.message_store,
+            audience_chunk_size=self.settings.audience_chunk_size,
         )
 
     @cached_property
@@ -220,10 +349,11 @@ class Services:
         return Sender(
             communications=self.communication_store,
             directory=self.directory,
-            messages=self.message_store,
+            messages=self._recorded_messages(),
             ledger=self.ledger,
             email_sender=lambda: self.email_sender,
             sms_sender=lambda: self.sms_sender,
+            suppressions=self.suppression_list,
             identity=lambda: self.operator_settings.current().identity,
             metrics=self.metrics,
         )

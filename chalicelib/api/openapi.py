@@ -127,6 +127,28 @@ ROUTES: list[tuple[str, str, str, str | None, int]] = [
         None,
         200,
     ),
+    (
+        "get",
+        "/communications/{comm_id}/send-failures",
+        "Messages that could not be sent, by account (Accept: text/csv for an account_id CSV)",
+        None,
+        200,
+    ),
+    (
+        "post",
+        "/communications/{comm_id}/clone",
+        'A new draft with the same content; {"only": "send_failures" | "delivery_failures"} '
+        "makes those accounts its audience",
+        "CloneBody",
+        201,
+    ),
+    ("get", "/suppressions", "Suppressed addresses (filter: channel)", None, 200),
+    ("post", "/suppressions", "Suppress an address", "SuppressionBody", 201),
+    ("delete", "/suppressions/{channel}/{address}", "Lift a suppression", None, 204),
+    ("post", "/webhooks/sendgrid", "SendGrid Event Webhook (signed, ECDSA)", "webhook", 200),
+    ("post", "/webhooks/mailgun", "Mailgun webhook (HMAC, token replay refused)", "webhook", 200),
+    ("post", "/webhooks/twilio", "Twilio status callback (X-Twilio-Signature)", "webhook", 200),
+    ("post", "/webhooks/sns", "SES and SMS events over an SNS HTTPS subscription (signed)", "webhook", 200),
     ("get", "/settings", "The operator settings", None, 200),
     (
         "put",
@@ -150,6 +172,8 @@ QUERY_PARAMETERS: dict[str, list[str]] = {
     "/templates": ["cursor", "limit"],
     "/communications": ["status", "cursor", "limit"],
     "/communications/{comm_id}/messages": ["channel", "status", "account_id", "cursor", "limit"],
+    "/communications/{comm_id}/send-failures": ["cursor", "limit"],
+    "/suppressions": ["channel", "cursor", "limit"],
     "/communications/{comm_id}/audit": ["cursor", "limit"],
     "/settings/audit": ["cursor", "limit"],
 }
@@ -199,7 +223,10 @@ def document() -> dict[str, Any]:
             operation["security"] = [{"bearer": []}]
         content: dict[str, Any] = {}
         for kind in (body or "").split("|"):
-            if kind == "csv":
+            if kind == "webhook":
+                for media in ("application/json", "text/plain", "application/x-www-form-urlencoded"):
+                    content[media] = {"schema": {}}
+            elif kind == "csv":
                 content["text/csv"] = {"schema": {"type": "string"}}
             elif kind:
                 model = getattr(schemas, kind)

@@ -465,3 +465,13 @@ def parse_account(account_id: str, fields: dict[str, Any], strict: bool = True) 
     values = validated(AccountBody, fields, strict=strict).model_dump()
     values["channels"] = [Channel(c) for c in values["channels"]]
     return Account(account_id=canonical, updated_at=iso(utc_now()), **values)
+
+
+class CloneBody(_Body):
+    only: Literal["send_failures", "delivery_failures"] | None = None
+
+
+class SuppressionBody(_Body):
+    channel: ChannelName
+    address: Annotated[str, StringConstraints(min_length=1, max_length=320)]
+    reason: Annotated[str, StringConstraints(max_length=200)] | None = None

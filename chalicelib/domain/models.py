@@ -474,6 +474,8 @@ class Message:
     updated_at: datetime = field(default_factory=utc_now)
     # The account fields the message was rendered with, so its content can be shown later.
     render_context: dict[str, Any] | None = None
+    # What the provider last reported (delivered, bounced…), in Herald's delivery vocabulary.
+    delivery_outcome: str | None = None
 
     @property
     def message_id(self) -> str:
@@ -494,6 +496,7 @@ class Message:
             "sent_at": iso(self.sent_at),
             "delivered_at": iso(self.delivered_at),
             "updated_at": iso(self.updated_at),
+            "outcome": self.delivery_outcome,
         }
 
 

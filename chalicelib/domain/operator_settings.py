@@ -29,7 +29,10 @@ from chalicelib.domain.models import (
 from chalicelib.domain.ports import AuditLog, SettingsStore
 
 # The providers Herald has an adapter for, per channel (chalicelib/wiring.py builds them).
-KNOWN_PROVIDERS: dict[Channel, tuple[str, ...]] = {Channel.EMAIL: ("ses",), Channel.SMS: ("sns",)}
+KNOWN_PROVIDERS: dict[Channel, tuple[str, ...]] = {
+    Channel.EMAIL: ("ses", "sendgrid", "mailgun"),
+    Channel.SMS: ("sns", "eum", "twilio"),
+}
 
 # Message records must outlive the longest wait of a message (a deferral to the next contact
 # window spans a weekend at most), so retention has a floor.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from chalicelib.domain.addresses import email_problem, phone_problem
@@ -43,6 +43,31 @@ def address_problem(account: Account, channel: Channel) -> SkipReason | None:
 
 def address_for(account: Account, channel: Channel) -> str | None:
     return account.email if channel is Channel.EMAIL else account.phone
+
+
+def normalise_address(channel: Channel, address: str) -> str:
+    """The form addresses are suppressed and looked up in: emails case-folded, phones as given (E.164)."""
+    address = address.strip()
+    return address.lower() if channel is Channel.EMAIL else address
+
+
+def apply_suppressions(
+    planned: list[PlannedMessage], account: Account | None, suppressed: Collection[tuple[Channel, str]]
+) -> list[PlannedMessage]:
+    """Skip (reason `suppressed`) the messages whose address is in `suppressed` (channel, normalised)."""
+    if account is None or not suppressed:
+        return planned
+    result = []
+    for message in planned:
+        address = address_for(account, message.channel)
+        if (
+            message.skip_reason is None
+            and address
+            and (message.channel, normalise_address(message.channel, address)) in suppressed
+        ):
+            message = PlannedMessage(message.channel, SkipReason.SUPPRESSED)
+        result.append(message)
+    return result
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from chalicelib.domain.delivery import SuppressionList
 from chalicelib.domain.errors import PermanentFailure, SendFailure, Throttled
 from chalicelib.domain.models import (
     SKIP_REASON_TEXT,
@@ -25,7 +26,14 @@ from chalicelib.domain.models import (
     SendResult,
     utc_now,
 )
-from chalicelib.domain.planning import PlannedMessage, address_for, choose_language, plan_channels
+from chalicelib.domain.planning import (
+    PlannedMessage,
+    address_for,
+    apply_suppressions,
+    choose_language,
+    normalise_address,
+    plan_channels,
+)
 from chalicelib.domain.ports import (
     AccountDirectory,
     AudienceStore,
@@ -156,6 +164,7 @@ class Sender:
     email_sender: Callable[[], EmailSender]
     sms_sender: Callable[[], SmsSender]
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    suppressions: SuppressionList | None = None
     # The operator's From / Reply-To / SMS sender, from a short-lived cache of the settings;
     # None leaves each provider adapter's configured sender.
     identity: Callable[[], SenderIdentity] | None = None
@@ -202,11 +211,29 @@ class Sender:
         account fields they render with. Preview and dry run call this too, so they agree with a send.
         """
         messages: list[Message] = []
+        suppressed = self._suppressed(communication, accounts)
         for account_id in account_ids:
             account = accounts.get(account_id)
-            for planned in plan_channels(account, communication.channels):
+            planned_messages = apply_suppressions(
+                plan_channels(account, communication.channels), account, suppressed
+            )
+            for planned in planned_messages:
                 messages.append(_outlined(communication, account_id, account, planned))
         return messages
+
+    def _suppressed(
+        self, communication: Communication, accounts: dict[str, Account]
+    ) -> set[tuple[Channel, str]]:
+        """The task's suppressed addresses, in one batched read."""
+        if self.suppressions is None:
+            return set()
+        wanted = [
+            (channel, normalise_address(channel, address))
+            for account in accounts.values()
+            for channel in communication.channels
+            if (address := address_for(account, channel))
+        ]
+        return self.suppressions.suppressed(wanted) if wanted else set()
 
     def _message(
         self, communication: Communication, message: Message, account: Account | None, cancelled: bool

@@ -38,9 +38,11 @@ log = logging.getLogger("herald.local")
 
 DEFAULT_MOTO_PORT = 5555
 DEFAULT_HTTP_PORT = 8000
+DEFAULT_SANDBOX_PORT = 5556
 # Like the deployed EventBridge rule (rate(1 minute)); lower it to see schedules fire sooner.
 DEFAULT_TICK_S = 60.0
 LOCAL_REGION = "us-east-1"
+MOTO_ACCOUNT_ID = "123456789012"
 CHALICE_STAGE = "dev"
 
 
@@ -77,6 +79,8 @@ class EmbeddedStack:
         project_dir: Path = PROJECT_DIR,
         visibility_timeout_s: int = 5,
         start_timeout_s: float = 30,
+        sandbox_port: int | None = None,
+        report_delay_s: float = 0.5,
         tick_interval_s: float | None = DEFAULT_TICK_S,
         external_moto: bool = False,
     ) -> None:
@@ -101,6 +105,9 @@ class EmbeddedStack:
         self._saved_env: dict[str, str | None] = {}
         self._sqs: Any = None
         self._started = False
+        self.sandbox_port = sandbox_port or free_port(host)
+        self.report_delay_s = report_delay_s
+        self.sandboxes: Any = None
 
     @property
     def moto_url(self) -> str:
@@ -110,6 +117,17 @@ class EmbeddedStack:
     def api_url(self) -> str:
         return f"http://{self.host}:{self.http_port}"
 
+    @property
+    def sandbox_url(self) -> str:
+        return f"http://{self.host}:{self.sandbox_port}"
+
+    def _stage(self) -> str:
+        return self.stage or os.environ.get("HERALD_STAGE", "dev")
+
+    @property
+    def events_topic_arn(self) -> str:
+        return f"arn:aws:sns:{LOCAL_REGION}:{MOTO_ACCOUNT_ID}:herald-{self._stage()}-events"
+
     # -- lifecycle -------------------------------------------------------------------------------
 
     def start(self) -> Self:
@@ -118,6 +136,7 @@ class EmbeddedStack:
         self._started = True
         try:
             self._start_moto()
+            self._start_sandboxes()
             self._set_environment()
             resource_env = create_resources(self.moto_url, stage=get_settings().stage, region=LOCAL_REGION)
             self._apply_environment(dict(resource_env))
@@ -147,6 +166,9 @@ class EmbeddedStack:
         if self._http_thread is not None:
             self._http_thread.join(5)
             self._http_thread = None
+        if self.sandboxes is not None:
+            self.sandboxes.stop()
+            self.sandboxes = None
         if self._moto is not None:
             self._moto.stop()
             self._moto = None
@@ -192,17 +214,34 @@ class EmbeddedStack:
         """
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            if not self._busy() and not any(self.queue_depths().values()):
+            if self._idle():
                 time.sleep(settle_s)
-                if not self._busy() and not any(self.queue_depths().values()):
+                if self._idle():
                     return True
             time.sleep(0.1)
         return False
+
+    def _idle(self) -> bool:
+        sandboxes_idle = self.sandboxes is None or self.sandboxes.idle()
+        return sandboxes_idle and not self._busy() and not any(self.queue_depths().values())
 
     def _busy(self) -> bool:
         return any(p.busy for p in self.pollers) or (self.ticker is not None and self.ticker.busy)
 
     # -- steps -----------------------------------------------------------------------------------
+
+    def _start_sandboxes(self) -> None:
+        from chalicelib.local.sandboxes import Sandboxes
+
+        self.sandboxes = Sandboxes(
+            self.api_url,
+            self.moto_url,
+            host=self.host,
+            port=self.sandbox_port,
+            report_delay_s=self.report_delay_s,
+            region=LOCAL_REGION,
+            events_topic_arn=self.events_topic_arn,
+        ).start()
 
     def _start_moto(self) -> None:
         if self.external_moto:
@@ -233,6 +272,19 @@ class EmbeddedStack:
         env.update({k: None for k in os.environ if k.startswith("AWS_ENDPOINT_URL_")})
         if self.stage is not None:
             env["HERALD_STAGE"] = self.stage
+        # SES and End User Messaging calls go through the sandbox (it passes SES on to moto and
+        # publishes their events); the third-party providers are the sandbox.
+        env.update(self.sandboxes.environment())
+        stage = self._stage()
+        local_defaults = {
+            "HERALD_PUBLIC_URL": self.api_url,
+            "HERALD_SMS_PROVIDER": "twilio",
+            "HERALD_SES_CONFIGURATION_SET": f"herald-{stage}",
+            "HERALD_EUM_CONFIGURATION_SET": f"herald-{stage}",
+            "HERALD_EVENTS_TOPIC_ARNS": self.events_topic_arn,
+            "HERALD_EARLY_EVENT_DELAY_S": "2",
+        }
+        env.update({k: v for k, v in local_defaults.items() if k not in os.environ})
         # Like `chalice local`: the stage's environment_variables from .chalice/config.json,
         # unless the caller already set them.
         for key, value in self._chalice_config().environment_variables.items():

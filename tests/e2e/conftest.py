@@ -22,9 +22,10 @@ START_TIMEOUT_S = 90
 
 
 class RunningStack:
-    def __init__(self, api_url: str, moto_url: str, log_path: Path) -> None:
+    def __init__(self, api_url: str, moto_url: str, log_path: Path, sandbox_url: str = "") -> None:
         self.api_url = api_url
         self.moto_url = moto_url
+        self.sandbox_url = sandbox_url
         self.log_path = log_path
         self.session = requests.Session()
         token = mint_dev_token("e2e-admin", "Grace", "Hopper")
@@ -32,7 +33,7 @@ class RunningStack:
 
     def as_admin(self, sub: str, given_name: str, family_name: str) -> RunningStack:
         """The same stack, called with another admin's token."""
-        other = RunningStack(self.api_url, self.moto_url, self.log_path)
+        other = RunningStack(self.api_url, self.moto_url, self.log_path, self.sandbox_url)
         other.session.headers["Authorization"] = f"Bearer {mint_dev_token(sub, given_name, family_name)}"
         return other
 
@@ -40,21 +41,39 @@ class RunningStack:
         return self.session.request(method, f"{self.api_url}{path}", timeout=60, **kwargs)
 
     def received(self) -> dict[str, Any]:
-        """What moto's SES and SNS actually received."""
-        data = requests.get(f"{self.moto_url}/moto-api/data.json", timeout=60).json()
-        return {"emails": data.get("ses", {}).get("Message", []), "sms": data.get("sns", {}).get("SMS", [])}
+        """What the providers took, in moto's shape: SES email (the sandbox passes it on to moto and
+        records it on the way) and SMS (the Twilio sandbox, the local default). Cheaper than moto's
+        data.json, which dumps every backend."""
+        took = self.sandbox_received()
+        emails = [{"destinations": {"ToAddresses": [m["to"]]}, "subject": m["subject"]} for m in took["ses"]]
+        sms = [{"phone_number": m["to"], "message": m["body"]} for m in took["twilio"]]
+        return {"emails": emails, "sms": sms}
+
+    def sandbox_received(self) -> dict[str, list[dict[str, Any]]]:
+        """What each sandbox provider took (SendGrid, Mailgun, Twilio, SES, End User Messaging)."""
+        received: dict[str, list[dict[str, Any]]] = requests.get(
+            f"{self.sandbox_url}/sandbox/received", timeout=60
+        ).json()
+        return received
 
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
-    moto_port, http_port = free_port(), free_port()
+    yield from run_stack(tmp_path_factory, {})
+
+
+def run_stack(tmp_path_factory: pytest.TempPathFactory, extra_env: dict[str, str]) -> Iterator[RunningStack]:
+    """`python -m chalicelib.local` in a subprocess on free ports; stopped with Ctrl-C afterwards."""
+    moto_port, http_port, sandbox_port = free_port(), free_port(), free_port()
     log_path = tmp_path_factory.mktemp("stack") / "stack.log"
     env = {
         **os.environ,
         "HERALD_MOTO_PORT": str(moto_port),
         "HERALD_PORT": str(http_port),
+        "HERALD_SANDBOX_PORT": str(sandbox_port),
         # Schedules fire within a second instead of a minute.
         "HERALD_TICK_SECONDS": "1",
+        **extra_env,
     }
     env.pop("AWS_ENDPOINT_URL", None)
     with log_path.open("w") as log:
@@ -65,7 +84,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-    running = RunningStack(f"http://127.0.0.1:{http_port}", f"http://127.0.0.1:{moto_port}", log_path)
+    running = RunningStack(
+        f"http://127.0.0.1:{http_port}",
+        f"http://127.0.0.1:{moto_port}",
+        log_path,
+        f"http://127.0.0.1:{sandbox_port}",
+    )
     try:
         _wait_healthy(running, process)
         yield running

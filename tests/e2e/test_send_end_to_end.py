@@ -64,6 +64,7 @@ def _expected_tag(language: str) -> str:
     return "[FR]" if language.startswith("fr") else "[EN]"
 
 
+@pytest.mark.timeout(360)  # its own wait allows 300 s; the default 120 s is too short on a busy machine
 def test_a_thousand_accounts_get_each_message_once_in_their_language(stack):
     accounts = _accounts()
     # The stack is shared with other tests: only what providers receive from here on counts.

@@ -68,7 +68,14 @@ def test_local_resources_are_the_templates_tables_and_queues(aws: None) -> None:
         props = resource["Properties"]
         if resource["Type"] == "AWS::S3::Bucket":
             continue  # test_local_bucket_has_the_templates_lifecycle_and_notifications
-        if resource["Type"] == "AWS::DynamoDB::Table":
+        if resource["Type"] == "AWS::SNS::Topic" and props.get("Subscription"):
+            name = props["TopicName"]["Fn::Sub"].replace("${Stage}", "dev")
+            [topic] = [t for t in boto3.client("sns").list_topics()["Topics"] if t["TopicArn"].endswith(name)]
+            subscriptions = boto3.client("sns").list_subscriptions_by_topic(TopicArn=topic["TopicArn"])
+            assert [s["Endpoint"].split(":")[-1] for s in subscriptions["Subscriptions"]] == [
+                "herald-dev-events"
+            ]
+        elif resource["Type"] == "AWS::DynamoDB::Table":
             table = ddb.describe_table(TableName=props["TableName"]["Fn::Sub"].replace("${Stage}", "dev"))[
                 "Table"
             ]
@@ -112,7 +119,7 @@ def test_local_bucket_has_the_templates_lifecycle_and_notifications(aws: None) -
 def test_creating_resources_twice_is_harmless(aws: None) -> None:
     tables = [r for r in local_template()["Resources"].values() if r["Type"] == "AWS::DynamoDB::Table"]
     env = create_resources_with_clients(boto3.client("cloudformation"), boto3.client("ses"), stage="dev")
-    assert len(boto3.client("dynamodb").list_tables()["TableNames"]) == len(tables) == 8
+    assert len(boto3.client("dynamodb").list_tables()["TableNames"]) == len(tables) == 12
     assert env == {"HERALD_FILES_BUCKET": f"herald-dev-{ACCOUNT_ID}-files"}
 
 

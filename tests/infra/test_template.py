@@ -41,6 +41,8 @@ TABLE_KEYS = {
     "herald-${Stage}-settings": [("scope", "HASH")],
     "herald-${Stage}-templates": [("template_id", "HASH")],
     "herald-${Stage}-jobs": [("job_id", "HASH")],
+    "herald-${Stage}-delivery-events": [("pk", "HASH")],
+    "herald-${Stage}-suppressions": [("channel", "HASH"), ("address", "RANGE")],
 }
 
 
@@ -115,11 +117,11 @@ def test_tables_keep_the_keys_the_adapters_use(template: dict[str, Any]) -> None
         assert [(k["AttributeName"], k["KeyType"]) for k in by_name[name]["Properties"]["KeySchema"]] == keys
 
 
-def test_retention_expires_messages_and_audiences_by_ttl(template: dict[str, Any]) -> None:
+def test_retention_expires_messages_audiences_and_raw_events_by_ttl(template: dict[str, Any]) -> None:
     by_name = {
         t["Properties"]["TableName"]["Fn::Sub"]: t for t in of_type(template, "AWS::DynamoDB::Table").values()
     }
-    for name in ("herald-${Stage}-messages", "herald-${Stage}-audiences"):
+    for name in ("herald-${Stage}-messages", "herald-${Stage}-audiences", "herald-${Stage}-delivery-events"):
         assert by_name[name]["Properties"]["TimeToLiveSpecification"] == {
             "AttributeName": "expires_at",
             "Enabled": True,

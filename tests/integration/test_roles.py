@@ -96,6 +96,8 @@ def _path(template: str, ids: dict[str, str], for_read: bool) -> str:
         message_id=ids["message_id"],
         template_id=ids["template_id"],
         job_id=ids["job_id"],
+        channel="email",
+        address="someone@example.com",
     )
 
 

@@ -108,11 +108,17 @@ def _write_until_done(client: Any, request_items: dict[str, Any]) -> None:
     raise RuntimeError("DynamoDB left writes unprocessed after retries")
 
 
-def batch_get(client: Any, table: str, keys: Sequence[Item], **read: Any) -> Iterator[Item]:
+def batch_get(
+    client: Any, table: str, keys: Sequence[Item], projection: Sequence[str] = (), **read: Any
+) -> Iterator[Item]:
     """Get items in BatchGetItem calls of 100, retrying unprocessed keys; missing items are left out.
 
-    `read` adds per-table options such as ProjectionExpression and ExpressionAttributeNames.
+    `projection` names the attributes to read (all of them when empty); `read` adds other
+    per-table options.
     """
+    if projection:
+        read["ProjectionExpression"] = ", ".join(f"#p{i}" for i in range(len(projection)))
+        read["ExpressionAttributeNames"] = {f"#p{i}": name for i, name in enumerate(projection)}
     for start in range(0, len(keys), BATCH_GET_MAX):
         request_items: dict[str, Any] = {table: {"Keys": list(keys[start : start + BATCH_GET_MAX]), **read}}
         for attempt in range(UNPROCESSED_RETRIES):

@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from chalicelib.adapters.dynamodb.common import batch_write, from_item, query_pages, to_item
+from chalicelib.adapters.dynamodb.common import batch_get, batch_write, from_item, query_pages, to_item
 from chalicelib.domain.models import Channel, Message, MessageStatus, Page, SkipReason, iso
 
 
@@ -43,6 +43,7 @@ def message_from_item(item: dict[str, Any]) -> Message:
         delivered_at=moment("delivered_at"),
         updated_at=moment("updated_at") or datetime.now(),
         render_context=json.loads(values["ctx"]) if values.get("ctx") else None,
+        delivery_outcome=values.get("outcome"),
     )
 
 
@@ -106,3 +107,9 @@ class DynamoMessageStore:
             query["ExpressionAttributeNames"] = names
         items, next_cursor = query_pages(self._client, limit, cursor, **query)
         return Page([message_from_item(item) for item in items], next_cursor)
+
+    def get_many(self, comm_id: str, message_ids: Sequence[str]) -> dict[str, Message]:
+        """The messages among `message_ids` that exist, by id (BatchGetItem)."""
+        keys = [{"comm_id": {"S": comm_id}, "message_id": {"S": m}} for m in dict.fromkeys(message_ids)]
+        messages = (message_from_item(item) for item in batch_get(self._client, self._table, keys))
+        return {m.message_id: m for m in messages}

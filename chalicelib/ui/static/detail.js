@@ -332,15 +332,12 @@ function DeliveryStatus({ comm, live }) {
 // --- send failures ------------------------------------------------------------------------------
 
 function failureRows(result) {
-  const items = Array.isArray(result) ? result : result?.items || result?.accounts || [];
-  return items.map((item) => {
-    const messages = item.messages || item.failures || [];
-    const errors = messages.length
-      ? messages.map((m) => `${CHANNELS[m.channel] || m.channel || ""}: ${m.error || m.reason || ""}`.replace(/^: /, ""))
-      : [item.error || item.reason || ""].filter(Boolean);
-    const other = item.received_other ?? item.got_other_message ?? item.other_message_sent ?? item.any_other_sent;
-    return { accountId: item.account_id, errors, other };
-  });
+  // GET /communications/{id}/send-failures: one item per account with its failed messages.
+  return (result?.items || []).map((item) => ({
+    accountId: item.account_id,
+    errors: item.failures.map((m) => `${CHANNELS[m.channel] || m.channel}: ${m.error || ""}`),
+    other: item.got_other_message,
+  }));
 }
 
 function SendFailures({ comm }) {

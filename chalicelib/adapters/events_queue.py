@@ -1,0 +1,54 @@
+"""The delivery-events queue: SNS envelopes from AWS, and Herald's own hand-backs of early events.
+
+An event can arrive before the sender has recorded its message (providers are quick; a send task
+records its messages when the whole task is through). Such events go back on the events queue with
+a delay, carrying how many times they have been tried, until the record exists or attempts run out.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from functools import cached_property
+from typing import Any
+
+from chalicelib.adapters.sns_events import events_from_envelope, parse_envelope
+from chalicelib.domain.delivery import DeliveryEvent
+
+RETRY_KEY = "herald_delivery_events"
+SEND_BATCH_MAX = 10
+
+
+def retry_body(events: Sequence[DeliveryEvent], attempt: int) -> str:
+    return json.dumps({RETRY_KEY: [e.to_dict() for e in events], "attempt": attempt}, default=str)
+
+
+def events_from_body(body: str) -> tuple[int, list[DeliveryEvent]]:
+    """(attempt, events) of one events-queue record: an SNS envelope or a hand-back."""
+    raw = json.loads(body)
+    if isinstance(raw, dict) and RETRY_KEY in raw:
+        return int(raw.get("attempt", 1)), [DeliveryEvent.from_dict(e) for e in raw[RETRY_KEY]]
+    return 0, events_from_envelope(parse_envelope(body))
+
+
+class SqsEarlyEventQueue:
+    def __init__(self, client: Any, queue_name: str, delay_s: int) -> None:
+        self._client = client
+        self._queue_name = queue_name
+        self._delay_s = max(0, min(delay_s, 900))
+
+    @cached_property
+    def _url(self) -> str:
+        return str(self._client.get_queue_url(QueueName=self._queue_name)["QueueUrl"])
+
+    def retry_later(self, events: Sequence[DeliveryEvent], attempt: int) -> None:
+        # One event per SQS message keeps each well under the 256 KB limit, raw payload included.
+        for start in range(0, len(events), SEND_BATCH_MAX):
+            entries = [
+                {"Id": str(i), "MessageBody": retry_body([event], attempt), "DelaySeconds": self._delay_s}
+                for i, event in enumerate(events[start : start + SEND_BATCH_MAX])
+            ]
+            response = self._client.send_message_batch(QueueUrl=self._url, Entries=entries)
+            failed = response.get("Failed") or []
+            if failed:
+                raise RuntimeError(f"SQS refused {len(failed)} delivery events: {failed[0].get('Message')}")

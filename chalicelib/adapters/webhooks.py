@@ -1,0 +1,90 @@
+"""Provider webhooks: each request is verified by its provider's module, then its events are recorded.
+
+Nothing is read from a body, let alone stored, before its signature checks out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cached_property
+from typing import Any, Protocol
+
+from chalicelib.adapters.email import mailgun, sendgrid
+from chalicelib.adapters.sms import twilio
+from chalicelib.adapters.sns_events import (
+    Fetch,
+    SnsMessageVerifier,
+    confirm_subscription,
+    events_from_envelope,
+    parse_envelope,
+)
+from chalicelib.domain.delivery import DeliveryTracker, RecordResult
+from chalicelib.domain.errors import Forbidden
+
+
+class ReplayGuard(Protocol):
+    """Remembers webhook tokens (DynamoReplayGuard), so each one is accepted once."""
+
+    def first_use(self, namespace: str, token: str, keep_until: datetime) -> bool: ...
+
+    def forget(self, namespace: str, token: str) -> None: ...
+
+
+@dataclass
+class DeliveryWebhooks:
+    tracker: DeliveryTracker
+    credential: Callable[[str], str]
+    replay_guard: ReplayGuard
+    sns_verifier: SnsMessageVerifier
+    sns_confirm: Fetch
+    public_url: str
+    mailgun_max_age_s: int
+
+    def _secret(self, name: str, provider: str) -> str:
+        value = self.credential(name)
+        if not value:
+            raise Forbidden(
+                f"{provider} webhooks are not configured on this deployment (HERALD_{name.upper()})"
+            )
+        return value
+
+    @cached_property
+    def _sendgrid_key(self) -> Any:
+        return sendgrid.load_public_key(self._secret("sendgrid_webhook_public_key", "SendGrid"))
+
+    def sendgrid(self, headers: Mapping[str, str], body: bytes) -> RecordResult:
+        return self.tracker.record(sendgrid.events_from_webhook(headers, body, self._sendgrid_key))
+
+    def mailgun(self, body: bytes) -> RecordResult:
+        key = self._secret("mailgun_signing_key", "Mailgun")
+        used: list[str] = []
+
+        def first_use(token: str, keep_until: datetime) -> bool:
+            used.append(token)
+            return self.replay_guard.first_use("mailgun", token, keep_until)
+
+        events = mailgun.events_from_webhook(body, key, first_use, self.mailgun_max_age_s)
+        try:
+            return self.tracker.record(events)
+        except Exception:
+            # Not recorded: let Mailgun's retry of this very request through.
+            for token in used:
+                self.replay_guard.forget("mailgun", token)
+            raise
+
+    def twilio(self, headers: Mapping[str, str], body: bytes, query: Mapping[str, str]) -> RecordResult:
+        token = self._secret("twilio_auth_token", "Twilio")
+        return self.tracker.record(twilio.events_from_webhook(headers, body, query, self.public_url, token))
+
+    def sns(self, body: bytes) -> RecordResult | None:
+        """Record a notification's events; None for a (confirmed) subscription message."""
+        envelope = parse_envelope(body)
+        self.sns_verifier.verify(envelope)
+        if envelope["Type"] == "SubscriptionConfirmation":
+            confirm_subscription(envelope, self.sns_confirm)
+            return None
+        if envelope["Type"] == "UnsubscribeConfirmation":
+            return None
+        return self.tracker.record(events_from_envelope(envelope))

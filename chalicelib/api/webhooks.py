@@ -1,0 +1,56 @@
+"""Provider webhooks: not behind admin auth; each request proves itself by its provider's signature."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalice import Blueprint, Response
+from chalice.app import Request
+
+from chalicelib.api.http import json_response, raw_body, route
+from chalicelib.wiring import services
+
+bp = Blueprint(__name__)
+
+# SNS posts text/plain; Twilio form-encoded; SendGrid and Mailgun JSON.
+WEBHOOK_TYPES = ["application/json", "text/plain", "application/x-www-form-urlencoded"]
+MAX_WEBHOOK_BYTES = 1024 * 1024
+
+
+def _request() -> Request:
+    assert bp.current_request is not None
+    return bp.current_request
+
+
+def _headers(request: Request) -> dict[str, str]:
+    headers: Any = request.headers or {}
+    return {str(k).lower(): str(v) for k, v in headers.items()}
+
+
+@route(bp, "/webhooks/sendgrid", methods=["POST"], content_types=WEBHOOK_TYPES)
+def sendgrid_webhook() -> Response:
+    request = _request()
+    result = services().webhooks.sendgrid(_headers(request), raw_body(request, MAX_WEBHOOK_BYTES))
+    return json_response(result.to_api())
+
+
+@route(bp, "/webhooks/mailgun", methods=["POST"], content_types=WEBHOOK_TYPES)
+def mailgun_webhook() -> Response:
+    result = services().webhooks.mailgun(raw_body(_request(), MAX_WEBHOOK_BYTES))
+    return json_response(result.to_api())
+
+
+@route(bp, "/webhooks/twilio", methods=["POST"], content_types=WEBHOOK_TYPES)
+def twilio_webhook() -> Response:
+    request = _request()
+    query: Any = request.query_params or {}
+    result = services().webhooks.twilio(
+        _headers(request), raw_body(request, MAX_WEBHOOK_BYTES), {str(k): str(v) for k, v in query.items()}
+    )
+    return json_response(result.to_api())
+
+
+@route(bp, "/webhooks/sns", methods=["POST"], content_types=WEBHOOK_TYPES)
+def sns_webhook() -> Response:
+    result = services().webhooks.sns(raw_body(_request(), MAX_WEBHOOK_BYTES))
+    return json_response({"confirmed": True} if result is None else result.to_api())

@@ -1,0 +1,494 @@
+"""Delivery tracking through the real handlers: SNS-wrapped SES events over SQS, signed webhooks."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from chalicelib.adapters.sms import twilio
+from chalicelib.settings import get_settings
+from chalicelib.wiring import services
+from tests.integration.conftest import ACCOUNT, deliver_once, drain
+
+pytestmark = pytest.mark.integration
+
+TOPIC_ARN = f"arn:aws:sns:us-east-1:{ACCOUNT}:herald-dev-events"
+PUBLIC_URL = "https://herald.example/api"
+SENDGRID_KEY = ec.generate_private_key(ec.SECP256R1())
+MAILGUN_KEY = "mailgun-signing-key"
+TWILIO_TOKEN = "twilio-auth-token"
+
+
+@pytest.fixture
+def delivery_env(monkeypatch: pytest.MonkeyPatch):
+    der = SENDGRID_KEY.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    monkeypatch.setenv("HERALD_SENDGRID_WEBHOOK_PUBLIC_KEY", base64.b64encode(der).decode())
+    monkeypatch.setenv("HERALD_MAILGUN_SIGNING_KEY", MAILGUN_KEY)
+    monkeypatch.setenv("HERALD_TWILIO_AUTH_TOKEN", TWILIO_TOKEN)
+    monkeypatch.setenv("HERALD_PUBLIC_URL", PUBLIC_URL)
+    monkeypatch.setenv("HERALD_EVENTS_TOPIC_ARNS", TOPIC_ARN)
+    monkeypatch.setenv("HERALD_EARLY_EVENT_DELAY_S", "0")
+    get_settings.cache_clear()
+    services.cache_clear()
+    yield
+    get_settings.cache_clear()
+    services.cache_clear()
+
+
+@pytest.fixture
+def sent(delivery_env, api, client) -> dict[str, Any]:
+    """A sent two-channel communication: four accounts, their messages by address."""
+    accounts = {
+        "ok": api.put_account(email="ok@example.com", phone="+15145551111"),
+        "gone": api.put_account(email="Gone@Example.com", phone="+15145550000", channels=["email"]),
+        "complains": api.put_account(email="angry@example.com", channels=["email"]),
+        "sms_only": api.put_account(email=None, phone="+15145552222", channels=["sms"]),
+    }
+    comm_id = api.create_communication()
+    api.set_audience(comm_id, list(accounts.values()))
+    api.call("post", f"/communications/{comm_id}/send")
+    drain(client)
+    messages = api.call("get", f"/communications/{comm_id}/messages?limit=200").json["items"]
+    return {"comm_id": comm_id, "accounts": accounts, "by_address": {m["address"]: m for m in messages}}
+
+
+def ses_event(
+    comm_id: str, message: dict[str, Any], kind: str, at: datetime, **detail: Any
+) -> dict[str, Any]:
+    mail = {
+        "timestamp": (at - timedelta(seconds=2)).strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+        "source": "notices@herald.example",
+        "messageId": message["provider_message_id"],
+        "destination": [message["address"]],
+        "tags": {
+            "ses:configuration-set": ["herald-dev"],
+            "herald_comm_id": [comm_id],
+            "herald_message_id": [message["id"]],
+        },
+    }
+    stamp = at.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    key = {"Delivery": "delivery", "Bounce": "bounce", "Complaint": "complaint"}[kind]
+    return {"eventType": kind, "mail": mail, key: {"timestamp": stamp, **detail}}
+
+
+def publish(*events: dict[str, Any]) -> None:
+    sns = boto3.client("sns")
+    for event in events:
+        sns.publish(TopicArn=TOPIC_ARN, Message=json.dumps(event))
+
+
+def run_events_worker(client) -> list[dict[str, Any]]:
+    records: list[dict[str, Any]] = []
+    while batch := deliver_once(client, get_settings().events_queue, "events_worker"):
+        records += batch
+    return records
+
+
+def detail(api, comm_id: str) -> dict[str, Any]:
+    return api.call("get", f"/communications/{comm_id}").json
+
+
+T = datetime(2026, 11, 26, 14, 0, tzinfo=UTC)
+BOUNCE = {
+    "bounceType": "Permanent",
+    "bounceSubType": "General",
+    "bouncedRecipients": [
+        {"emailAddress": "gone@example.com", "diagnosticCode": "smtp; 550 5.1.1 user unknown"}
+    ],
+}
+
+
+def test_ses_events_through_sns_and_sqs_fill_in_statuses_counts_and_suppressions(api, client, sent):
+    comm_id, by_address = sent["comm_id"], sent["by_address"]
+    # GIVEN SES publishing a delivery, a hard bounce and a complaint through the SNS topic
+    publish(
+        ses_event(comm_id, by_address["ok@example.com"], "Delivery", T),
+        ses_event(comm_id, by_address["Gone@Example.com"], "Bounce", T, **BOUNCE),
+        ses_event(comm_id, by_address["angry@example.com"], "Delivery", T),
+        ses_event(comm_id, by_address["angry@example.com"], "Complaint", T + timedelta(minutes=9)),
+    )
+    # WHEN the events worker gets the SQS batch (SNS envelopes, not raw)
+    records = run_events_worker(client)
+    assert json.loads(records[0]["body"])["Type"] == "Notification"
+    # THEN the messages list shows delivered and failed, with SES's words
+    messages = {
+        m["address"]: m
+        for m in api.call("get", f"/communications/{comm_id}/messages?limit=200").json["items"]
+    }
+    assert messages["ok@example.com"]["status"] == "DELIVERED"
+    assert messages["ok@example.com"]["delivered_at"] == "2026-11-26T14:00:00Z"
+    assert messages["Gone@Example.com"]["status"] == "FAILED"
+    assert (
+        messages["Gone@Example.com"]["error"]
+        == "SES bounce (Permanent/General): smtp; 550 5.1.1 user unknown"
+    )
+    assert messages["angry@example.com"]["status"] == "DELIVERED"
+    assert messages["+15145551111"]["status"] == "SENT"  # plain SNS SMS: no delivery events
+    failed = api.call("get", f"/communications/{comm_id}/messages?status=FAILED").json["items"]
+    assert [m["address"] for m in failed] == ["Gone@Example.com"]
+    # AND the counts, per channel and in total
+    counts = detail(api, comm_id)
+    assert (counts["counts"]["delivered"], counts["counts"]["delivery_failed"]) == (2, 1)
+    assert counts["counts_by_channel"]["email"]["delivered"] == 2
+    assert counts["counts_by_channel"]["sms"]["delivered"] == 0
+    # AND the hard bounce and the complaint are suppressed, case-folded
+    suppressed = api.call("get", "/suppressions?channel=email").json["items"]
+    assert {(s["address"], s["reason"]) for s in suppressed} == {
+        ("gone@example.com", "hard_bounce"),
+        ("angry@example.com", "complaint"),
+    }
+
+
+def test_duplicate_and_out_of_order_events_change_nothing(api, client, sent):
+    comm_id, by_address = sent["comm_id"], sent["by_address"]
+    bounce = ses_event(comm_id, by_address["ok@example.com"], "Bounce", T + timedelta(minutes=5), **BOUNCE)
+    publish(ses_event(comm_id, by_address["ok@example.com"], "Delivery", T), bounce)
+    run_events_worker(client)
+    # the same bounce again (SNS redelivers), and a delivery that happened before it
+    publish(
+        bounce, bounce, ses_event(comm_id, by_address["ok@example.com"], "Delivery", T + timedelta(minutes=1))
+    )
+    run_events_worker(client)
+    message = api.call("get", f"/communications/{comm_id}/messages/{by_address['ok@example.com']['id']}").json
+    assert message["status"] == "FAILED"
+    assert message["delivered_at"] is None
+    counts = detail(api, comm_id)["counts"]
+    assert (counts["delivered"], counts["delivery_failed"]) == (0, 1)
+    stored = boto3.client("dynamodb").scan(TableName=get_settings().delivery_events_table)["Items"]
+    assert len([i for i in stored if i["pk"]["S"].startswith("event#ses#")]) == 3
+
+
+def test_a_suppressed_address_is_skipped_on_the_next_send(api, client, sent):
+    comm_id, by_address, accounts = sent["comm_id"], sent["by_address"], sent["accounts"]
+    publish(ses_event(comm_id, by_address["Gone@Example.com"], "Bounce", T, **BOUNCE))
+    run_events_worker(client)
+    again = api.create_communication(channels=["email"])
+    api.set_audience(again, [accounts["ok"], accounts["gone"]])
+    api.call("post", f"/communications/{again}/send")
+    drain(client)
+    skipped = api.call("get", f"/communications/{again}/messages?status=SKIPPED").json["items"]
+    assert [(m["address"], m["skip_reason"]) for m in skipped] == [("Gone@Example.com", "suppressed")]
+    assert detail(api, again)["counts"]["sent"] == 1
+
+
+def test_an_event_before_its_message_is_recorded_waits_on_the_queue(api, client, delivery_env):
+    account = api.put_account(channels=["email"], email="early@example.com")
+    comm_id = api.create_communication(channels=["email"])
+    api.set_audience(comm_id, [account])
+    api.call("post", f"/communications/{comm_id}/send")
+    drain(client)
+    message = api.call("get", f"/communications/{comm_id}/messages").json["items"][0]
+    early = {**message, "id": "00000000-0000-0000-0000-000000000000"}  # not recorded (yet)
+    publish(ses_event(comm_id, early, "Delivery", T))
+    handed_back = deliver_once(client, get_settings().events_queue, "events_worker")
+    assert len(handed_back) == 1
+    retry = deliver_once(client, get_settings().events_queue, "events_worker")
+    assert json.loads(retry[0]["body"])["attempt"] == 1
+
+
+def test_an_unreadable_record_fails_alone(api, client, sent):
+    comm_id, by_address = sent["comm_id"], sent["by_address"]
+    publish(ses_event(comm_id, by_address["ok@example.com"], "Delivery", T))
+    sqs = boto3.client("sqs")
+    url = sqs.get_queue_url(QueueName=get_settings().events_queue)["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="{not json")
+    messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"])["Messages"]
+    from chalicelib.local.pollers import sqs_event
+
+    event = sqs_event(messages, f"arn:aws:sqs:us-east-1:{ACCOUNT}:herald-dev-events", "us-east-1")
+    payload = client.lambda_.invoke("events_worker", event).payload
+    poison = next(m["MessageId"] for m in messages if m["Body"] == "{not json")
+    assert payload == {"batchItemFailures": [{"itemIdentifier": poison}]}
+    assert api.call("get", f"/communications/{comm_id}").json["counts"]["delivered"] == 1
+
+
+# -- webhooks ------------------------------------------------------------------------------------
+
+
+def sendgrid_request(events: list[dict[str, Any]], key=SENDGRID_KEY) -> tuple[dict[str, str], bytes]:
+    body = json.dumps(events).encode()
+    timestamp = str(int(time.time()))
+    signature = key.sign(timestamp.encode() + body, ec.ECDSA(hashes.SHA256()))
+    return {
+        "Content-Type": "application/json",
+        "X-Twilio-Email-Event-Webhook-Signature": base64.b64encode(signature).decode(),
+        "X-Twilio-Email-Event-Webhook-Timestamp": timestamp,
+    }, body
+
+
+def sendgrid_event(comm_id: str, message: dict[str, Any], name: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "email": message["address"],
+        "timestamp": int(T.timestamp()),
+        "event": name,
+        "sg_event_id": f"{message['id']}-{name}",
+        "sg_message_id": "sg-1.filter",
+        "herald_comm_id": comm_id,
+        "herald_message_id": message["id"],
+        **extra,
+    }
+
+
+def post(client, path: str, headers: dict[str, str], body: bytes) -> Any:
+    response = client.http.post(path, headers=headers, body=body)
+    response.json = json.loads(response.body) if response.body else None
+    return response
+
+
+def stored_events() -> list[dict[str, Any]]:
+    return boto3.client("dynamodb").scan(TableName=get_settings().delivery_events_table)["Items"]
+
+
+def test_sendgrid_batch_webhook_is_verified_and_recorded_once(api, client, sent):
+    comm_id, by_address = sent["comm_id"], sent["by_address"]
+    events = [
+        sendgrid_event(comm_id, by_address["ok@example.com"], "processed"),
+        sendgrid_event(comm_id, by_address["ok@example.com"], "delivered"),
+        sendgrid_event(
+            comm_id,
+            by_address["Gone@Example.com"],
+            "bounce",
+            type="bounce",
+            status="5.1.1",
+            reason="550 no such user",
+        ),
+        sendgrid_event("unknown-comm", {"address": "x@example.com", "id": "nope"}, "delivered"),
+    ]
+    headers, body = sendgrid_request(events)
+    first = post(client, "/webhooks/sendgrid", headers, body)
+    assert first.status_code == 200, first.body
+    assert first.json == {"applied": 2, "duplicates": 0, "stale": 0, "unknown": 1, "retried": 0}
+    again = post(client, "/webhooks/sendgrid", headers, body)
+    assert again.json["duplicates"] == 3
+    gone = api.call("get", f"/communications/{comm_id}/messages/{by_address['Gone@Example.com']['id']}").json
+    assert (gone["status"], gone["error"]) == ("FAILED", "SendGrid bounce (5.1.1): 550 no such user")
+
+
+def test_forged_webhooks_are_refused_and_record_nothing(api, client, sent):
+    comm_id, by_address = sent["comm_id"], sent["by_address"]
+    events = [sendgrid_event(comm_id, by_address["ok@example.com"], "delivered")]
+    headers, body = sendgrid_request(events, key=ec.generate_private_key(ec.SECP256R1()))
+    forged = post(client, "/webhooks/sendgrid", headers, body)
+    assert forged.status_code == 403
+    assert forged.json["error"]["code"] == "forbidden"
+    unsigned = post(client, "/webhooks/sendgrid", {"Content-Type": "application/json"}, body)
+    assert unsigned.status_code == 401
+    headers, _ = sendgrid_request(events)
+    tampered = post(client, "/webhooks/sendgrid", headers, body.replace(b"delivered", b"bounce"))
+    assert tampered.status_code == 403
+    assert stored_events() == []
+    message = api.call("get", f"/communications/{comm_id}/messages/{by_address['ok@example.com']['id']}").json
+    assert message["status"] == "SENT"
+
+
+def test_a_signed_but_malformed_sendgrid_body_is_a_400(client, delivery_env, aws):
+    headers, body = sendgrid_request({"not": "a list"})  # type: ignore[arg-type]
+    response = post(client, "/webhooks/sendgrid", headers, body)
+    assert response.status_code == 400
+    assert response.json["error"]["code"] == "validation_error"
+
+
+def mailgun_body(comm_id: str, message: dict[str, Any], token: str, timestamp: int | None = None) -> bytes:
+    stamp = str(timestamp or int(time.time()))
+    signature = hmac.new(MAILGUN_KEY.encode(), f"{stamp}{token}".encode(), hashlib.sha256).hexdigest()
+    return json.dumps(
+        {
+            "signature": {"timestamp": stamp, "token": token, "signature": signature},
+            "event-data": {
+                "event": "delivered",
+                "id": f"mg-{token}",
+                "timestamp": T.timestamp(),
+                "recipient": message["address"],
+                "user-variables": {"herald_comm_id": comm_id, "herald_message_id": message["id"]},
+            },
+        }
+    ).encode()
+
+
+def test_mailgun_webhook_replayed_or_stale_is_refused(api, client, sent):
+    comm_id, message = sent["comm_id"], sent["by_address"]["ok@example.com"]
+    headers = {"Content-Type": "application/json"}
+    body = mailgun_body(comm_id, message, "token-1")
+    assert post(client, "/webhooks/mailgun", headers, body).json["applied"] == 1
+    replay = post(client, "/webhooks/mailgun", headers, body)
+    assert (replay.status_code, replay.json["error"]["message"]) == (
+        403,
+        "this Mailgun webhook token was already used",
+    )
+    stale = post(
+        client, "/webhooks/mailgun", headers, mailgun_body(comm_id, message, "t-2", int(time.time()) - 7200)
+    )
+    assert stale.status_code == 403
+
+
+def test_twilio_status_callback_is_verified_against_the_public_url(api, client, sent):
+    comm_id, message = sent["comm_id"], sent["by_address"]["+15145551111"]
+    query = {"comm_id": comm_id, "message_id": message["id"]}
+    form = [
+        ("MessageSid", "SM1"),
+        ("MessageStatus", "undelivered"),
+        ("ErrorCode", "30005"),
+        ("To", message["address"]),
+    ]
+    signature = twilio.compute_signature(TWILIO_TOKEN, twilio.request_url(PUBLIC_URL, query), form)
+    from urllib.parse import urlencode
+
+    path = f"/webhooks/twilio?{urlencode(sorted(query.items()))}"
+    headers = {"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": signature}
+    bad = post(client, path, {**headers, "X-Twilio-Signature": "AAAA"}, urlencode(form).encode())
+    assert bad.status_code == 403
+    good = post(client, path, headers, urlencode(form).encode())
+    assert good.json["applied"] == 1
+    stored = api.call("get", f"/communications/{comm_id}/messages/{message['id']}").json
+    assert (stored["status"], stored["error"]) == (
+        "FAILED",
+        "Twilio undelivered (30005): unknown destination handset",
+    )
+    assert api.call("get", "/suppressions?channel=sms").json["items"][0]["address"] == message["address"]
+
+
+def test_sns_webhook_refuses_certificates_off_sns_and_unlisted_topics(client, delivery_env, aws):
+    envelope = {
+        "Type": "Notification",
+        "MessageId": "m",
+        "TopicArn": TOPIC_ARN,
+        "Message": "{}",
+        "Timestamp": "2026-11-26T14:00:00.000Z",
+        "SignatureVersion": "2",
+        "Signature": base64.b64encode(b"x" * 256).decode(),
+        "SigningCertURL": "https://evil.example/SimpleNotificationService-x.pem",
+    }
+    headers = {"Content-Type": "text/plain; charset=UTF-8"}
+    assert post(client, "/webhooks/sns", headers, json.dumps(envelope).encode()).status_code == 403
+    other = {**envelope, "TopicArn": TOPIC_ARN.replace("herald-dev", "other")}
+    assert post(client, "/webhooks/sns", headers, json.dumps(other).encode()).status_code == 403
+    assert post(client, "/webhooks/sns", headers, b"not json").status_code == 400
+    assert stored_events() == []
+
+
+def test_ses_identity_notifications_without_tags_map_through_the_provider_id_index(
+    api, client, delivery_env, monkeypatch
+):
+    # GIVEN a deployment whose SES events come as identity notifications (no tags), indexed by SES id
+    monkeypatch.setenv("HERALD_INDEX_PROVIDER_IDS", "ses")
+    get_settings.cache_clear()
+    services.cache_clear()
+    account = api.put_account(channels=["email"], email="untagged@example.com")
+    comm_id = api.create_communication(channels=["email"])
+    api.set_audience(comm_id, [account])
+    api.call("post", f"/communications/{comm_id}/send")
+    drain(client)
+    message = api.call("get", f"/communications/{comm_id}/messages").json["items"][0]
+    # WHEN SES reports a hard bounce carrying only its own message id
+    notification = ses_event(comm_id, message, "Bounce", T, **BOUNCE)
+    del notification["mail"]["tags"]
+    notification["notificationType"] = notification.pop("eventType")
+    publish(notification)
+    run_events_worker(client)
+    # THEN the message it belongs to failed
+    stored = api.call("get", f"/communications/{comm_id}/messages/{message['id']}").json
+    assert stored["status"] == "FAILED"
+
+
+def test_a_worker_dying_before_counting_leaves_counts_exact_after_redelivery(api, client, sent, monkeypatch):
+    comm_id, by_address = sent["comm_id"], sent["by_address"]
+    publish(
+        ses_event(comm_id, by_address["ok@example.com"], "Delivery", T),
+        ses_event(comm_id, by_address["Gone@Example.com"], "Bounce", T, **BOUNCE),
+    )
+    store = services().delivery_tracker.store
+    counted = store.count_applied
+
+    def dies(*args, **kwargs):
+        raise TimeoutError("Lambda timed out")
+
+    # GIVEN a worker that applies the statuses and dies before counting (SQS keeps the records)
+    monkeypatch.setattr(store, "count_applied", dies)
+    queue = get_settings().events_queue
+    records = deliver_once(client, queue, "events_worker", delete=False)
+    assert len(records) == 2
+    monkeypatch.setattr(store, "count_applied", counted)
+    # WHEN SQS delivers them again
+    run_events_worker(client)
+    run_events_worker(client)
+    # THEN each is counted once
+    counts = detail(api, comm_id)["counts"]
+    assert (counts["delivered"], counts["delivery_failed"]) == (1, 1)
+
+
+def test_ses_events_over_an_sns_https_subscription(api, client, sent):
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+    from cryptography.x509.oid import NameOID
+
+    from chalicelib.adapters.sns_events import string_to_sign
+
+    # GIVEN SNS's signing certificate, served (to the injected fetcher) from sns.us-east-1.amazonaws.com
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sns.amazonaws.com")])
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(T - timedelta(days=1))
+        .not_valid_after(T + timedelta(days=3650))
+        .sign(key, hashes.SHA256())
+    )
+    cert_url = "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-test.pem"
+    fetched: list[str] = []
+
+    def fetch(url: str) -> bytes:
+        fetched.append(url)
+        return certificate.public_bytes(serialization.Encoding.PEM)
+
+    svc = services()
+    svc._fetch_from_sns = fetch  # type: ignore[method-assign]
+
+    def signed(envelope: dict[str, Any]) -> bytes:
+        envelope = {**envelope, "SignatureVersion": "1", "SigningCertURL": cert_url}
+        signature = key.sign(string_to_sign(envelope), padding.PKCS1v15(), hashes.SHA1())
+        return json.dumps({**envelope, "Signature": base64.b64encode(signature).decode()}).encode()
+
+    headers = {"Content-Type": "text/plain; charset=UTF-8"}
+    subscribe_url = (
+        f"https://sns.us-east-1.amazonaws.com/?Action=ConfirmSubscription&TopicArn={TOPIC_ARN}&Token=t"
+    )
+    confirmation = {
+        "Type": "SubscriptionConfirmation",
+        "MessageId": "c-1",
+        "Token": "t",
+        "TopicArn": TOPIC_ARN,
+        "Message": "You have chosen to subscribe",
+        "SubscribeURL": subscribe_url,
+        "Timestamp": "2026-11-26T14:00:00.000Z",
+    }
+    # WHEN SNS asks to confirm the subscription, then delivers an SES bounce
+    assert post(client, "/webhooks/sns", headers, signed(confirmation)).json == {"confirmed": True}
+    comm_id, message = sent["comm_id"], sent["by_address"]["Gone@Example.com"]
+    notification = {
+        "Type": "Notification",
+        "MessageId": "n-1",
+        "TopicArn": TOPIC_ARN,
+        "Message": json.dumps(ses_event(comm_id, message, "Bounce", T, **BOUNCE)),
+        "Timestamp": "2026-11-26T14:00:01.000Z",
+    }
+    answer = post(client, "/webhooks/sns", headers, signed(notification))
+    # THEN the subscription was confirmed at SNS, the certificate fetched once, the bounce recorded
+    assert answer.json["applied"] == 1
+    assert fetched == [cert_url, subscribe_url]
+    stored = api.call("get", f"/communications/{comm_id}/messages/{message['id']}").json
+    assert stored["status"] == "FAILED"
