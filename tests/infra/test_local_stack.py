@@ -119,7 +119,7 @@ def test_local_bucket_has_the_templates_lifecycle_and_notifications(aws: None) -
 def test_creating_resources_twice_is_harmless(aws: None) -> None:
     tables = [r for r in local_template()["Resources"].values() if r["Type"] == "AWS::DynamoDB::Table"]
     env = create_resources_with_clients(boto3.client("cloudformation"), boto3.client("ses"), stage="dev")
-    assert len(boto3.client("dynamodb").list_tables()["TableNames"]) == len(tables) == 12
+    assert len(boto3.client("dynamodb").list_tables()["TableNames"]) == len(tables) == 10
     assert env == {"HERALD_FILES_BUCKET": f"herald-dev-{ACCOUNT_ID}-files"}
 
 
