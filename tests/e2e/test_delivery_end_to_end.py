@@ -6,7 +6,6 @@ User Messaging, Mailgun + Twilio. The sandboxes decide each message's fate by it
 
 from __future__ import annotations
 
-import random
 import time
 import uuid
 from collections.abc import Iterator
@@ -52,7 +51,9 @@ def provider_stack(request, tmp_path_factory) -> Iterator[tuple[str, RunningStac
 
 def _accounts() -> list[dict[str, Any]]:
     run = uuid.uuid4().hex[:6]
-    area = random.randint(200, 989)
+    # Real Canadian area codes with the 555 exchange: valid numbers (accounts refuse invalid ones),
+    # one area code per account so each gets its own number; the last four digits pick the fate.
+    areas = ["514", "438", "450", "579", "819", "873", "418", "581", "613"]
     accounts = []
     for i, (local, suffix, email_status, sms_status) in enumerate(FATES):
         accounts.append(
@@ -60,7 +61,7 @@ def _accounts() -> list[dict[str, Any]]:
                 "account_id": str(uuid.uuid4()),
                 "first_name": f"P{i}",
                 "email": f"{local}-{run}-{i}@example.com",
-                "phone": f"+1{area}55{i:01d}{suffix}",
+                "phone": f"+1{areas[i]}555{suffix}",
                 "expected": {"email": email_status, "sms": sms_status},
                 "email_fate": local,
                 "phone_suffix": suffix,
