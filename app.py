@@ -1,6 +1,6 @@
 """Herald's Chalice app: wiring of routes, queue consumers and schedules, nothing else."""
 
-from chalice import Chalice
+from chalice import Chalice, Rate
 
 from chalicelib import workers
 from chalicelib.api import accounts, communications, meta
@@ -21,4 +21,14 @@ def plan_worker(event):
 
 @app.on_sqs_message(queue=settings.send_queue, batch_size=10)
 def send_worker(event):
-    return workers.send.handle(event.to_dict())
+    return workers.send.handle(event.to_dict(), event.context)
+
+
+@app.on_sqs_message(queue=settings.urgent_send_queue, batch_size=10)
+def urgent_send_worker(event):
+    return workers.send.handle(event.to_dict(), event.context)
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES))
+def sweep(event):
+    return workers.sweep.handle()

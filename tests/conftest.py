@@ -14,6 +14,8 @@ os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ.pop("AWS_ENDPOINT_URL", None)
+# Tests send fast; the rate limiter's own tests set their ceilings.
+os.environ.setdefault("HERALD_RATE_LIMITS", "ses=1000,sns=1000")
 
 
 @pytest.fixture

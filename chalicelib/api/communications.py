@@ -98,6 +98,24 @@ def send_communication(comm_id: str) -> Response:
     return json_response(_detail(services().communications.send(comm_id, by=admin)), status=202)
 
 
+@route(bp, "/communications/{comm_id}/cancel", methods=["POST"])
+def cancel_communication(comm_id: str) -> Response:
+    caller(bp, write=True)
+    return json_response(_detail(services().control.cancel(comm_id)))
+
+
+@route(bp, "/communications/{comm_id}/pause", methods=["POST"])
+def pause_communication(comm_id: str) -> Response:
+    caller(bp, write=True)
+    return json_response(_detail(services().control.pause(comm_id)))
+
+
+@route(bp, "/communications/{comm_id}/resume", methods=["POST"])
+def resume_communication(comm_id: str) -> Response:
+    caller(bp, write=True)
+    return json_response(_detail(services().control.resume(comm_id)))
+
+
 @route(bp, "/communications/{comm_id}/messages", methods=["GET"])
 def list_messages(comm_id: str) -> Response:
     caller(bp)

@@ -29,6 +29,15 @@ ROUTES: list[tuple[str, str, str, str | None, int]] = [
         200,
     ),
     ("post", "/communications/{comm_id}/send", "Send now (idempotent)", None, 202),
+    (
+        "post",
+        "/communications/{comm_id}/cancel",
+        "Cancel for good (SCHEDULED, IN_PROGRESS or PAUSED; repeating it changes nothing; else 409)",
+        None,
+        200,
+    ),
+    ("post", "/communications/{comm_id}/pause", "Pause sending (IN_PROGRESS; else 409)", None, 200),
+    ("post", "/communications/{comm_id}/resume", "Resume where it stopped (PAUSED; else 409)", None, 200),
     ("get", "/communications/{comm_id}/messages", "Per-message delivery status", None, 200),
     (
         "get",

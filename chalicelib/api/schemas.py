@@ -97,6 +97,8 @@ class CommunicationPatch(_Body):
     default_language: LanguageTag | None = None
     content: ContentBody | None = None
     wizard_step: Annotated[str, StringConstraints(max_length=50)] | None = None
+    # Urgent communications skip the queue of bulk ones (their own send lane).
+    urgent: bool | None = None
 
     @field_validator("channels")
     @classmethod
@@ -110,6 +112,7 @@ class CommunicationPatch(_Body):
             default_language=self.default_language,
             content=self.content.to_content() if self.content else None,
             wizard_step=self.wizard_step,
+            urgent=self.urgent,
         )
 
 

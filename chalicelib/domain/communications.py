@@ -24,8 +24,10 @@ from chalicelib.domain.models import (
 from chalicelib.domain.ports import (
     AccountDirectory,
     AudienceStore,
+    Clock,
     CommunicationStore,
     MessageStore,
+    SendLedger,
     WorkQueue,
 )
 from chalicelib.domain.rendering import RenderError, render_email, render_sms, template_errors
@@ -49,6 +51,7 @@ class DraftFields:
     default_language: str | None = None
     content: Content | None = None
     wizard_step: str | None = None
+    urgent: bool | None = None
 
 
 @dataclass
@@ -59,6 +62,10 @@ class CommunicationService:
     messages: MessageStore
     queue: WorkQueue
     audience_chunk_size: int
+    # The sweep looks after every communication that starts sending (see domain/sweep.py).
+    ledger: SendLedger | None = None
+    clock: Clock | None = None
+    watch_interval_s: float = 60.0
 
     def create(self, fields: DraftFields, by: Admin) -> Communication:
         assert fields.name and fields.channels and fields.default_language
@@ -70,6 +77,7 @@ class CommunicationService:
             content=fields.content or Content(),
             created_by=by,
             wizard_step=fields.wizard_step,
+            urgent=bool(fields.urgent),
         )
         _check_templates(communication.content)
         self.communications.create(communication)
@@ -134,6 +142,10 @@ class CommunicationService:
         started = replace(
             communication, status=CommunicationStatus.IN_PROGRESS, sent_by=by, started_at=utc_now()
         )
+        if self.ledger is not None and self.clock is not None:
+            # Watched before it starts, so a crash right after the start (before planning is
+            # queued) still gets it planned.
+            self.ledger.watch(comm_id, self.clock.now() + self.watch_interval_s)
         if not self.communications.start_sending(started):
             return self.get(comm_id)
         self.queue.enqueue_planning(comm_id, 0)

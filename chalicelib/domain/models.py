@@ -54,6 +54,33 @@ class SkipReason(StrEnum):
     EXPIRED = "expired"
 
 
+class FailureCode(StrEnum):
+    """Why a message could not be sent (SEND_FAILED): the machine code next to its `error` text."""
+
+    PROVIDER_REJECTED = "provider_rejected"
+    RETRIES_EXHAUSTED = "retries_exhausted"
+    OUTCOME_UNKNOWN = "outcome_unknown"
+    TEMPLATE_ERROR = "template_error"
+
+
+OUTCOME_UNKNOWN_TEXT = (
+    "outcome unknown: the provider may have taken this message, but no event confirmed it within the "
+    "reconciliation window; it was not resent, so check with the recipient before sending it again"
+)
+IN_DOUBT_TEXT = "in doubt: the provider may have taken this message; waiting for its events to confirm it"
+
+# Statuses a message never leaves by sending (delivery events may still move SENT on).
+TERMINAL_STATUSES = frozenset(
+    {
+        MessageStatus.SENT,
+        MessageStatus.DELIVERED,
+        MessageStatus.FAILED,
+        MessageStatus.SEND_FAILED,
+        MessageStatus.SKIPPED,
+        MessageStatus.CANCELLED,
+    }
+)
+
 SKIP_REASON_TEXT: dict[SkipReason, str] = {
     SkipReason.NO_EMAIL: "no email address on file",
     SkipReason.NO_PHONE: "no phone number on file",
@@ -241,6 +268,23 @@ class Counts:
             return None
         return round(self.sent * 100 / sendable, 1)
 
+    def record(self, status: MessageStatus) -> None:
+        """Count one message record in `status` (not its planned total)."""
+        if status in (MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.FAILED):
+            self.sent += 1
+        if status is MessageStatus.DELIVERED:
+            self.delivered += 1
+        elif status is MessageStatus.FAILED:
+            self.delivery_failed += 1
+        elif status is MessageStatus.SEND_FAILED:
+            self.send_failed += 1
+        elif status is MessageStatus.SKIPPED:
+            self.skipped += 1
+        elif status is MessageStatus.CANCELLED:
+            self.cancelled += 1
+        elif status is MessageStatus.DEFERRED:
+            self.deferred += 1
+
     def __add__(self, other: Counts) -> Counts:
         return Counts(**{name: getattr(self, name) + getattr(other, name) for name in COUNT_FIELDS})
 
@@ -298,6 +342,20 @@ class Communication:
     audience: AudienceSummary = field(default_factory=AudienceSummary)
     counts_by_channel: dict[Channel, Counts] = field(default_factory=dict)
     planning_done: bool = False
+    # Urgent communications go through their own send queue, ahead of bulk ones.
+    urgent: bool = False
+    # Planning progress: the next audience chunk to plan, and whether the planner is queued,
+    # parked (enough tasks queued ahead, or paused) or done. Tasks planned and finished give
+    # how many are queued ahead.
+    plan_state: str = "queued"
+    plan_next: int = 0
+    plan_touched_at: float = 0.0
+    tasks_planned: int = 0
+    tasks_done: int = 0
+
+    @property
+    def tasks_outstanding(self) -> int:
+        return self.tasks_planned - self.tasks_done
 
     @property
     def counts(self) -> Counts:
@@ -325,6 +383,7 @@ class Communication:
             "wizard_step": self.wizard_step,
             "template_id": self.template_id,
             "audience": self.audience.to_api(),
+            "urgent": self.urgent,
         }
         if detail:
             body["content"] = self.content.to_api()
@@ -346,6 +405,8 @@ class Message:
     language: str | None = None
     address: str | None = None
     error: str | None = None
+    # A FailureCode for SEND_FAILED, the SkipReason for SKIPPED: what a program can act on.
+    error_code: str | None = None
     skip_reason: SkipReason | None = None
     provider: str | None = None
     provider_message_id: str | None = None
@@ -368,6 +429,7 @@ class Message:
             "address": self.address,
             "status": str(self.status),
             "error": self.error,
+            "error_code": self.error_code,
             "skip_reason": str(self.skip_reason) if self.skip_reason else None,
             "provider": self.provider,
             "provider_message_id": self.provider_message_id,

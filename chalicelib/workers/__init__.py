@@ -1,5 +1,5 @@
 """Queue and schedule handlers: parse the event, call a service."""
 
-from chalicelib.workers import plan, send
+from chalicelib.workers import plan, send, sweep
 
-__all__ = ["plan", "send"]
+__all__ = ["plan", "send", "sweep"]

@@ -108,10 +108,13 @@ def _write_until_done(client: Any, request_items: dict[str, Any]) -> None:
     raise RuntimeError("DynamoDB left writes unprocessed after retries")
 
 
-def batch_get(client: Any, table: str, keys: Sequence[Item]) -> Iterator[Item]:
+def batch_get(client: Any, table: str, keys: Sequence[Item], consistent: bool = False) -> Iterator[Item]:
     """Get items in BatchGetItem calls of 100, retrying unprocessed keys; missing items are left out."""
     for start in range(0, len(keys), BATCH_GET_MAX):
-        request_items: dict[str, Any] = {table: {"Keys": list(keys[start : start + BATCH_GET_MAX])}}
+        request: dict[str, Any] = {"Keys": list(keys[start : start + BATCH_GET_MAX])}
+        if consistent:
+            request["ConsistentRead"] = True
+        request_items: dict[str, Any] = {table: request}
         for attempt in range(UNPROCESSED_RETRIES):
             response = client.batch_get_item(RequestItems=request_items)
             yield from response.get("Responses", {}).get(table, [])

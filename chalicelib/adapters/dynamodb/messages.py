@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from chalicelib.adapters.dynamodb.common import batch_write, from_item, query_pages, to_item
+from chalicelib.adapters.dynamodb.common import batch_get, batch_write, from_item, query_pages, to_item
 from chalicelib.domain.models import Channel, Message, MessageStatus, Page, SkipReason, iso
 
 
@@ -35,6 +35,7 @@ def message_from_item(item: dict[str, Any]) -> Message:
         language=values.get("language"),
         address=values.get("address"),
         error=values.get("error"),
+        error_code=values.get("error_code"),
         skip_reason=SkipReason(values["skip_reason"]) if values.get("skip_reason") else None,
         provider=values.get("provider"),
         provider_message_id=values.get("provider_message_id"),
@@ -59,6 +60,26 @@ class DynamoMessageStore:
         )
         item = response.get("Item")
         return message_from_item(item) if item else None
+
+    def get_many(self, comm_id: str, message_ids: Sequence[str]) -> dict[str, Message]:
+        keys = [{"comm_id": {"S": comm_id}, "message_id": {"S": m}} for m in dict.fromkeys(message_ids)]
+        records = (
+            message_from_item(item) for item in batch_get(self._client, self._table, keys, consistent=True)
+        )
+        return {record.message_id: record for record in records}
+
+    def all_of(self, comm_id: str) -> Iterator[Message]:
+        query: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "comm_id = :comm",
+            "ExpressionAttributeValues": {":comm": {"S": comm_id}},
+        }
+        while True:
+            response = self._client.query(**query)
+            yield from (message_from_item(item) for item in response.get("Items", []))
+            if not response.get("LastEvaluatedKey"):
+                return
+            query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
     def list(
         self,
