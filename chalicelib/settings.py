@@ -82,7 +82,7 @@ class Settings:
     planner_window_tasks: int = field(default_factory=lambda: _int("HERALD_PLANNER_WINDOW_TASKS", 40))
     # Messages a worker may hand to providers before recording them: a crash turns at most these
     # into UNKNOWN. Each window costs one transaction.
-    send_window: int = field(default_factory=lambda: _int("HERALD_SEND_WINDOW", 50))
+    send_window: int = field(default_factory=lambda: _int("HERALD_SEND_WINDOW", 25))
     # How long a task's claim holds without renewal; a dead worker's task is taken over after it.
     send_lease_s: float = field(default_factory=lambda: _float("HERALD_SEND_LEASE_S", 120))
     # How long provider events may take to prove an UNKNOWN message was sent; it must outlast the

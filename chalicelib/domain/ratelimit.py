@@ -19,6 +19,8 @@ from chalicelib.domain.ports import Clock, FleetRate, RateLimitStore
 URGENT_MARK_S = 15.0  # how long one urgent send keeps bulk lanes yielding
 URGENT_REMARK_S = 5.0
 MAX_SKIPPED_SLOTS = 8
+# Tries at the shared bucket when DynamoDB itself is throttling us.
+STORE_ATTEMPTS = 5
 
 
 @dataclass
@@ -50,7 +52,7 @@ class RateLimiter:
         ceiling = self.ceilings.get(provider)
         if ceiling is None:
             return
-        misses = 0
+        misses = failures = 0
         while True:
             now = self.clock.now()
             slot = int(now)
@@ -59,7 +61,17 @@ class RateLimiter:
                 held.left -= 1
                 return
             capacity = self._capacity(provider, ceiling, urgent, now)
-            granted = self.store.take(provider, slot, self._block_size(provider, capacity, now), capacity)
+            try:
+                granted = self.store.take(provider, slot, self._block_size(provider, capacity, now), capacity)
+            except Exception:
+                # DynamoDB is throttling the bucket itself: wait a little, never send untracked.
+                failures += 1
+                if failures >= STORE_ATTEMPTS:
+                    raise
+                self.clock.sleep(self.rng.uniform(0.05, 0.1) * 2**failures)
+                continue
+            if int(self.clock.now()) != slot:
+                continue  # the second ended while we asked: its tokens are no use now
             if granted > 0:
                 self._held[provider] = _Held(slot, granted - 1)
                 return

@@ -20,6 +20,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import partial
 
 from chalicelib.domain.errors import (
     OutcomeUnknown,
@@ -82,6 +83,8 @@ PLANNABLE = frozenset(
     {CommunicationStatus.IN_PROGRESS, CommunicationStatus.PAUSED, CommunicationStatus.CANCELLED}
 )
 SQS_MAX_DELAY_S = 900
+# Tries at a storage write that failed after the SDK's own retries (sustained throttling).
+STORAGE_ATTEMPTS = 3
 
 
 class CommunicationCache:
@@ -195,7 +198,7 @@ class Planner:
 class SendPolicy:
     """How the sender holds tasks, retries and hands work back (from settings)."""
 
-    window: int = 50
+    window: int = 25
     lease_s: float = 120.0
     reconcile_window_s: float = 600.0
     handback_margin_s: float = 30.0
@@ -315,11 +318,37 @@ class Sender:
 
     # -- claiming -----------------------------------------------------------------------------
 
+    def _persist[T](self, operation: Callable[[], T], landed: Callable[[], T | None] | None = None) -> T:
+        """A storage write, tried again when it failed after the SDK's own retries. `landed` tells,
+        after a failure whose effect is unknown, whether the write took effect after all."""
+        for attempt in range(1, STORAGE_ATTEMPTS + 1):
+            try:
+                return operation()
+            except Exception:
+                if landed is not None:
+                    outcome = landed()
+                    if outcome is not None:
+                        return outcome
+                if attempt == STORAGE_ATTEMPTS:
+                    raise
+                logger.warning("storage write failed; trying again", exc_info=True)
+                self.clock.sleep(self._backoff(attempt))
+        raise AssertionError("unreachable")
+
+    def _ours(self, task: SendTask, owner: str) -> ClaimAttempt | None:
+        state = self.ledger.task_state(task.comm_id, task.task_id)
+        if state is not None and state.phase is TaskPhase.CLAIMED and state.owner == owner:
+            return ClaimAttempt(True, state)
+        return None
+
     def _claim(self, task: SendTask) -> _Run | None:
         owner = new_id()
         for _ in range(3):
             lease_until = self.clock.now() + self.policy.lease_s
-            attempt = self.ledger.claim_task(task, owner, lease_until, self.policy.window)
+            attempt = self._persist(
+                partial(self.ledger.claim_task, task, owner, lease_until, self.policy.window),
+                partial(self._ours, task, owner),
+            )
             if attempt.claimed:
                 return self._run(task, owner, attempt, lease_until)
             holder = attempt.state
@@ -372,7 +401,10 @@ class Sender:
             unknown=tuple(unknown),
             unknown_deadline=now + self.policy.reconcile_window_s,
         )
-        if not self.ledger.take_over(takeover):
+        taken = self._persist(
+            lambda: self.ledger.take_over(takeover), lambda: True if self._ours(task, owner) else None
+        )
+        if not taken:
             logger.info("takeover lost a race", extra={"task_id": task.task_id})
             return None
         logger.warning(
@@ -431,7 +463,8 @@ class Sender:
     def _write_records(self, run: _Run) -> None:
         if run.records:
             self._hold_lease(run)
-            self.messages.put_many(run.records)
+            records = list(run.records)
+            self._persist(lambda: self.messages.put_many(records))
 
     def _commit(self, run: _Run, outcome: CommitOutcome) -> CommitOutcome:
         while True:
@@ -439,19 +472,20 @@ class Sender:
             lease_until = now + self.policy.lease_s
             reached = run.reached
             next_end = reached + self.policy.window if outcome is CommitOutcome.OPEN else reached
-            result = self.ledger.commit_window(
-                WindowCommit(
-                    task=run.task,
-                    owner=run.owner,
-                    start=run.cursor,
-                    reached=reached,
-                    outcome=outcome,
-                    next_window_end=next_end,
-                    lease_until=lease_until,
-                    counts=tally(run.records),
-                    unknown=tuple(run.unknown),
-                    unknown_deadline=now + self.policy.reconcile_window_s,
-                )
+            commit = WindowCommit(
+                task=run.task,
+                owner=run.owner,
+                start=run.cursor,
+                reached=reached,
+                outcome=outcome,
+                next_window_end=next_end,
+                lease_until=lease_until,
+                counts=tally(run.records),
+                unknown=tuple(run.unknown),
+                unknown_deadline=now + self.policy.reconcile_window_s,
+            )
+            result = self._persist(
+                partial(self.ledger.commit_window, commit), partial(self._committed, commit)
             )
             if result is CommitResult.COMMITTED:
                 run.cursor, run.window_end, run.lease_until = reached, next_end, lease_until
@@ -466,6 +500,15 @@ class Sender:
                 outcome = CommitOutcome.OPEN
                 continue
             self._adopt_proofs(run)
+
+    def _committed(self, commit: WindowCommit) -> CommitResult | None:
+        """After a commit failed without saying how: did it land?"""
+        state = self.ledger.task_state(commit.task.comm_id, commit.task.task_id)
+        if state is None or state.cursor != commit.reached:
+            return None
+        if commit.outcome is CommitOutcome.OPEN:
+            return CommitResult.COMMITTED if state.owner == commit.owner else None
+        return CommitResult.COMMITTED if state.phase == str(commit.outcome) else None
 
     def _adopt_proofs(self, run: _Run) -> None:
         """A provider's event proved some in-doubt messages of this window were sent."""
@@ -505,7 +548,7 @@ class Sender:
         if now < run.lease_until - self.policy.renew_margin_s:
             return
         lease_until = now + self.policy.lease_s
-        if not self.ledger.renew_lease(run.task, run.owner, lease_until):
+        if not self._persist(lambda: self.ledger.renew_lease(run.task, run.owner, lease_until)):
             self._share_what_we_know(run)
             raise LeaseLost()
         run.lease_until = lease_until

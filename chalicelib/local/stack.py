@@ -31,6 +31,7 @@ import boto3
 
 from chalicelib.local.pollers import Consumer, QueuePoller, consumers_from_app
 from chalicelib.local.resources import DUMMY_CREDENTIALS, PROJECT_DIR, create_resources
+from chalicelib.local.ticker import ScheduleTicker, scheduled_from_app
 from chalicelib.settings import get_settings
 
 log = logging.getLogger("herald.local")
@@ -39,6 +40,17 @@ DEFAULT_MOTO_PORT = 5555
 DEFAULT_HTTP_PORT = 8000
 LOCAL_REGION = "us-east-1"
 CHALICE_STAGE = "dev"
+# Locally everything moves faster than deployed: a crashed task is taken over within seconds,
+# an UNKNOWN message waits two minutes for its events, the sweep runs every few seconds.
+LOCAL_DEFAULTS = {
+    "HERALD_RATE_LIMITS": "ses=500,sns=500",
+    "HERALD_SEND_LEASE_S": "20",
+    "HERALD_RECONCILE_WINDOW_S": "120",
+    "HERALD_WATCH_INTERVAL_S": "10",
+    "HERALD_PLAN_STALL_S": "60",
+    "HERALD_STATUS_CACHE_S": "2",
+}
+DEFAULT_TICK_S = 5.0
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -84,6 +96,7 @@ class EmbeddedStack:
         self.start_timeout_s = start_timeout_s
         self.app_module: types.ModuleType | None = None
         self.pollers: list[QueuePoller] = []
+        self.ticker: ScheduleTicker | None = None
         self._moto: Any = None
         self._http: Any = None
         self._http_thread: threading.Thread | None = None
@@ -113,6 +126,7 @@ class EmbeddedStack:
             self.app_module = self._import_app()
             self._start_http()
             self._start_pollers()
+            self._start_ticker()
             self._wait_until_healthy()
         except BaseException:
             self.stop()
@@ -122,6 +136,9 @@ class EmbeddedStack:
     def stop(self) -> None:
         """Stop pollers, then the HTTP server, then moto; restore the environment. Idempotent."""
         self._stop_pollers.set()
+        if self.ticker is not None:
+            self.ticker.stop()
+            self.ticker = None
         for poller in self.pollers:
             poller.stop()
         self.pollers = []
@@ -210,6 +227,9 @@ class EmbeddedStack:
             "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS": None,
         }
         env.update({k: None for k in os.environ if k.startswith("AWS_ENDPOINT_URL_")})
+        for key, default in LOCAL_DEFAULTS.items():
+            if key not in os.environ:
+                env[key] = default
         if self.stage is not None:
             env["HERALD_STAGE"] = self.stage
         # Like `chalice local`: the stage's environment_variables from .chalice/config.json,
@@ -290,6 +310,12 @@ class EmbeddedStack:
         ]
         for poller in self.pollers:
             poller.start()
+
+    def _start_ticker(self) -> None:
+        assert self.app_module is not None
+        interval_s = float(os.environ.get("HERALD_LOCAL_TICK_S", DEFAULT_TICK_S))
+        self.ticker = ScheduleTicker(scheduled_from_app(self.app_module), interval_s, self._stop_pollers)
+        self.ticker.start()
 
     def _wait_until_healthy(self) -> None:
         deadline = time.monotonic() + self.start_timeout_s

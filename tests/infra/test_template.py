@@ -38,12 +38,15 @@ TABLE_INDEXES = {
         "by_created": ([("list_pk", "HASH"), ("created_key", "RANGE")], "ALL"),
     },
     "herald-${Stage}-messages": {},
-    "herald-${Stage}-audiences": {},
+    # Sparse: only leases, UNKNOWN windows and watched communications carry its keys.
+    "herald-${Stage}-audiences": {"due": ([("due_pk", "HASH"), ("due_at", "RANGE")], "KEYS_ONLY")},
 }
+KEY_TYPES = {"due_at": "N"}
 # Chalice's logical ids for the consumers in app.py, and their event sources.
 CONSUMERS = {
     "PlanWorker": ("PlanWorkerSqsEventSource", "herald-${Stage}-plan", 1),
     "SendWorker": ("SendWorkerSqsEventSource", "herald-${Stage}-send", 10),
+    "UrgentSendWorker": ("UrgentSendWorkerSqsEventSource", "herald-${Stage}-urgent-send", 10),
 }
 SETTINGS_ENV = [
     "HERALD_STAGE",
@@ -53,6 +56,7 @@ SETTINGS_ENV = [
     "HERALD_AUDIENCES_TABLE",
     "HERALD_PLAN_QUEUE",
     "HERALD_SEND_QUEUE",
+    "HERALD_URGENT_SEND_QUEUE",
 ]
 
 
@@ -135,9 +139,9 @@ def test_tables_have_the_contract_keys_and_indexes(template: dict[str, Any]) -> 
         key_attributes = {k for k, _ in TABLE_KEYS[name]} | {
             k for keys, _ in TABLE_INDEXES[name].values() for k, _ in keys
         }
-        assert {
-            a["AttributeName"]: a["AttributeType"] for a in props["AttributeDefinitions"]
-        } == dict.fromkeys(key_attributes, "S")
+        assert {a["AttributeName"]: a["AttributeType"] for a in props["AttributeDefinitions"]} == {
+            attribute: KEY_TYPES.get(attribute, "S") for attribute in key_attributes
+        }
         assert props["BillingMode"] == "PAY_PER_REQUEST"
         assert props["SSESpecification"] == {"SSEEnabled": True}
         assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
@@ -152,8 +156,10 @@ def test_queues_redrive_to_their_own_dlq(template: dict[str, Any]) -> None:
         "herald-${Stage}-plan-dlq",
         "herald-${Stage}-send",
         "herald-${Stage}-send-dlq",
+        "herald-${Stage}-urgent-send",
+        "herald-${Stage}-urgent-send-dlq",
     }
-    for kind in ("plan", "send"):
+    for kind in ("plan", "send", "urgent-send"):
         queue = by_name[f"herald-${{Stage}}-{kind}"]["Properties"]
         dlq_id = next(
             k for k, r in queues.items() if r["Properties"]["QueueName"]["Fn::Sub"].endswith(f"{kind}-dlq")
@@ -199,3 +205,29 @@ def test_every_function_runs_python313_with_the_settings_env(template: dict[str,
         # SAM lets a function's own variables win over Globals: none may shadow the settings.
         own_env = function["Properties"].get("Environment", {}).get("Variables", {})
         assert not set(own_env) & set(SETTINGS_ENV), function_id
+
+
+def test_send_workers_run_at_most_a_bounded_number_at_once(template: dict[str, Any]) -> None:
+    # With the rate limits, MaximumConcurrency is what keeps a provider from seeing a stampede.
+    resources = template["Resources"]
+    for function_id, parameter in (
+        ("SendWorker", "SendMaxConcurrency"),
+        ("UrgentSendWorker", "UrgentSendMaxConcurrency"),
+    ):
+        event_id = CONSUMERS[function_id][0]
+        props = resources[function_id]["Properties"]["Events"][event_id]["Properties"]
+        assert props["ScalingConfig"] == {"MaximumConcurrency": {"Ref": parameter}}
+        assert 2 <= template["Parameters"][parameter]["Default"] <= 1000
+
+
+def test_the_sweep_runs_every_minute(template: dict[str, Any]) -> None:
+    sweep = template["Resources"]["Sweep"]["Properties"]
+    schedules = [e for e in sweep["Events"].values() if e["Type"] == "Schedule"]
+    assert [e["Properties"]["Schedule"] for e in schedules] == ["rate(1 minute)"]
+    assert sweep["Runtime"] == "python3.13"
+
+
+def test_slot_items_of_the_rate_limiter_expire(template: dict[str, Any]) -> None:
+    tables = _by_name(_of_type(template, "AWS::DynamoDB::Table"), "TableName")
+    ttl = tables["herald-${Stage}-audiences"]["Properties"]["TimeToLiveSpecification"]
+    assert ttl == {"AttributeName": "expires_at", "Enabled": True}
