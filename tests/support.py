@@ -7,9 +7,8 @@ import copy
 import io
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from collections.abc import Callable
 from typing import Any
 
 from botocore.awsrequest import AWSResponse

@@ -28,6 +28,7 @@ import json
 import random
 import time
 from collections import Counter
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -278,17 +279,22 @@ class FaultRun:
         ids = list(self.accounts)
         for number, (name, size, urgent) in enumerate(self.scenario.communications):
             marker = f"[C{number}]"
+            first_name = "{{ account.first_name }}"
             content = Content(
                 email={
-                    "en": EmailContent(f"{marker} {name} for {{{{ account.first_name }}}}", "<p>Hello</p>", "Hello"),
-                    "fr": EmailContent(f"{marker} {name} pour {{{{ account.first_name }}}}", "<p>Bonjour</p>", "Bonjour"),
+                    "en": EmailContent(f"{marker} {name} for {first_name}", "<p>Hello</p>", "Hello"),
+                    "fr": EmailContent(f"{marker} {name} pour {first_name}", "<p>Bonjour</p>", "Bonjour"),
                 },
-                sms={"en": SmsContent(f"{marker} Hello {{{{ account.first_name }}}}"), "fr": SmsContent(f"{marker} Bonjour")},
-            )  # fmt: skip
-            draft = self.api.communications.create(
-                DraftFields(name=name, channels=[Channel.EMAIL, Channel.SMS], default_language="en", content=content, urgent=urgent),
-                by=ADMIN,
-            )  # fmt: skip
+                sms={"en": SmsContent(f"{marker} Hello {first_name}"), "fr": SmsContent(f"{marker} Bonjour")},
+            )
+            fields = DraftFields(
+                name=name,
+                channels=[Channel.EMAIL, Channel.SMS],
+                default_language="en",
+                content=content,
+                urgent=urgent,
+            )
+            draft = self.api.communications.create(fields, by=ADMIN)
             audience = self.rng.sample(ids, size)
             self.api.communications.set_audience_csv(
                 draft.comm_id, "account_id\n" + "\n".join(audience) + "\n"
@@ -382,22 +388,19 @@ class FaultRun:
         entry = self.inflight.get(message["MessageId"])
         if entry is not None and entry[1] == message["ReceiptHandle"]:
             del self.inflight[message["MessageId"]]
-        try:
+        # An older receipt of a record delivered again since may be refused.
+        with suppress(Exception):
             self.sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-        except Exception:
-            pass  # an older receipt of a record delivered again since
 
     def _release_due(self) -> None:
         now = self.clock.now()
         for message_id, (url, receipt, visible_at) in list(self.inflight.items()):
             if visible_at <= now:
                 del self.inflight[message_id]
-                try:
+                with suppress(Exception):  # deleted meanwhile
                     self.sqs.change_message_visibility(
                         QueueUrl=url, ReceiptHandle=receipt, VisibilityTimeout=0
                     )
-                except Exception:
-                    pass  # deleted meanwhile
 
     def _wait(self) -> None:
         """Nothing to receive: let simulated time pass to the next thing that will happen."""
@@ -482,12 +485,10 @@ class FaultRun:
         """The batch becomes visible again while its worker is still at it; another takes it."""
         url = self.urls[lane]
         for message in batch:
-            try:
+            with suppress(Exception):
                 self.sqs.change_message_visibility(
                     QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
                 )
-            except Exception:
-                pass
         again = self.sqs.receive_message(
             QueueUrl=url,
             MaxNumberOfMessages=10,
@@ -624,10 +625,9 @@ class FaultRun:
         return all(self._queue_depth(url) == 0 for url in self.urls.values())
 
     def _queue_depth(self, url: str) -> int:
-        attributes = self.sqs.get_queue_attributes(
-            QueueUrl=url,
-            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible", "ApproximateNumberOfMessagesDelayed"],
-        )["Attributes"]  # fmt: skip
+        names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+        names.append("ApproximateNumberOfMessagesDelayed")
+        attributes = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
         return sum(int(v) for v in attributes.values())
 
     # -- the proof -------------------------------------------------------------------------------
@@ -692,9 +692,12 @@ class FaultRun:
             )
         )
         unsent_but_taken = [
-            k for k, r in records.items()
-            if received.get(k, 0) and r.status is not MessageStatus.SENT and r.error_code != FailureCode.OUTCOME_UNKNOWN
-        ]  # fmt: skip
+            k
+            for k, r in records.items()
+            if received.get(k, 0)
+            and r.status is not MessageStatus.SENT
+            and r.error_code != FailureCode.OUTCOME_UNKNOWN
+        ]
         phantom = [k for k, r in records.items() if r.status is MessageStatus.SENT and not received.get(k, 0)]
         checks.append(
             Check(
