@@ -83,7 +83,7 @@ MAX_SIMULATED_S = 12 * 3600
 
 @dataclass(frozen=True)
 class FaultRates:
-    duplicate_delivery: float = 0.06  # per batch: one of its records is delivered again
+    duplicate_delivery: float = 0.3  # per batch: one of its records is delivered again
     visibility_expiry: float = 0.003  # per provider call
     stalled_owner: float = 0.002  # per provider call
     crash_before_send: float = 0.0015
@@ -108,7 +108,7 @@ class Scenario:
     communications: tuple[tuple[str, int, bool], ...]
     # This one is cancelled at a random moment.
     cancelled: str | None
-    ceilings: dict[str, float] = field(default_factory=lambda: {"ses": 60.0, "sns": 40.0})
+    ceilings: dict[str, float] = field(default_factory=lambda: {"ses": 25.0, "sns": 15.0})
     containers: int = 3
     rates: FaultRates = field(default_factory=FaultRates)
 

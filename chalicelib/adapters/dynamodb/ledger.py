@@ -381,15 +381,23 @@ class DynamoSendLedger:
         counters = self._counter_values(commit.counts)
         if commit.outcome is CommitOutcome.DONE:
             counters["tasks_done"] = 1
-        if counters:
-            items.append(self._add_counters(task.comm_id, counters))
+        paused_check = -1
+        if counters or commit.outcome is CommitOutcome.PARKED:
+            counter_update = self._add_counters(task.comm_id, counters)
+            if commit.outcome is CommitOutcome.PARKED:
+                # Park only a paused communication: a resume that came first must not be missed.
+                paused_check = len(items)
+                update = counter_update["Update"]
+                update["ConditionExpression"] = "#status = :paused"
+                update.setdefault("ExpressionAttributeNames", {})["#status"] = "status"
+                update["ExpressionAttributeValues"][":paused"] = _s("PAUSED")
+            items.append(counter_update)
         record_positions = range(len(items), len(items) + len(commit.unknown))
         items.extend(self._new_record_put(message) for message in commit.unknown)
         if commit.unknown:
             key = f"{task.task_id}@{commit.start}"
             ids = [m.message_id for m in commit.unknown]
             items.append(self._unknown_window_put(task.comm_id, key, ids, commit.unknown_deadline))
-        paused_check = -1
         if commit.outcome is CommitOutcome.PARKED:
             items.append(
                 {
@@ -400,18 +408,6 @@ class DynamoSendLedger:
                             "body": _s(send_task_to_body(task)),
                             "token": _s(new_id()),
                         },
-                    }
-                }
-            )
-            paused_check = len(items)
-            items.append(
-                {
-                    "ConditionCheck": {
-                        "TableName": self._communications,
-                        "Key": {"comm_id": _s(task.comm_id)},
-                        "ConditionExpression": "#status = :paused",
-                        "ExpressionAttributeNames": {"#status": "status"},
-                        "ExpressionAttributeValues": {":paused": _s("PAUSED")},
                     }
                 }
             )
