@@ -12,10 +12,10 @@ BUILD_DIR   := build/package
 NAME        ?= Ada Lovelace
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: help venv run demo token lint fmt test package clean clean-venv
+.PHONY: help venv run demo token lint fmt test package clean clean-venv faults bench-sending dlq counts
 
 help: ## list targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
 venv: $(STAMP) ## build .venv (Python 3.13) with requirements-dev.txt
 
@@ -59,6 +59,22 @@ fmt: venv ## format and autofix
 
 test: venv lint ## lint, then every test (the infra tests package the app and run cfn-lint)
 	$(PY) -m pytest
+
+faults: venv ## fault-injection suite, >10,000 messages on moto: make faults [SEED=…]
+	PYTHONHASHSEED=0 $(PY) -m tests.faults $(if $(SEED),--seed $(SEED))
+
+bench-sending: venv ## AWS requests and write units per message of a 20,000-message send
+	$(PY) -m bench.sending
+
+# The operator tools, against the local stack (make run) on HERALD_MOTO_PORT.
+LOCAL_AWS := AWS_ENDPOINT_URL=http://127.0.0.1:$${HERALD_MOTO_PORT:-5555} AWS_ACCESS_KEY_ID=testing \
+	AWS_SECRET_ACCESS_KEY=testing
+
+dlq: venv ## dead-letter queues of the local stack: make dlq [CMD="show send" | CMD="redrive send"]
+	$(LOCAL_AWS) $(PY) -m chalicelib.ops.dlq $(CMD)
+
+counts: venv ## check a communication's counters against its records: make counts COMM=<id> [REPAIR=1]
+	$(LOCAL_AWS) $(PY) -m chalicelib.ops.counts $(COMM) $(if $(REPAIR),--repair)
 
 package: venv ## chalice package merged with infra/template.json into build/package, then cfn-lint it
 	rm -rf $(BUILD_DIR)
