@@ -241,3 +241,42 @@ def test_python_m_chalicelib_local_serves_health_and_stops_on_sigterm() -> None:
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+# -- schedule ticker -------------------------------------------------------------------------
+
+
+def test_the_ticker_runs_the_apps_scheduled_functions_with_an_eventbridge_event() -> None:
+    import threading
+    import types
+
+    from chalice import Chalice, Rate
+
+    from chalicelib.local.ticker import ScheduleTicker, scheduled_from_app
+
+    app = Chalice(app_name="ticker-test")
+    seen: list[Any] = []
+
+    @app.schedule(Rate(1, unit=Rate.MINUTES))
+    def every_minute(event):
+        seen.append(event.to_dict())
+        return {"ok": True}
+
+    module = types.SimpleNamespace(app=app, every_minute=every_minute)
+    scheduled = scheduled_from_app(module)
+    assert [job.name for job in scheduled] == ["every_minute"]
+    ticker = ScheduleTicker(scheduled, interval_s=0.05, stop_event=threading.Event())
+    ticker.start()
+    deadline = time.monotonic() + 5
+    while len(seen) < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    ticker.stop()
+    assert len(seen) >= 2
+    assert seen[0]["detail-type"] == "Scheduled Event" and seen[0]["source"] == "aws.events"
+
+
+def test_the_app_schedules_the_sweep() -> None:
+    import app as app_module
+    from chalicelib.local.ticker import scheduled_from_app
+
+    assert [job.name for job in scheduled_from_app(app_module)] == ["sweep"]
