@@ -124,13 +124,19 @@ class _Bench:
             for i in range(self.messages // 2)
         ]
         self.svc.directory.put_many(accounts)
+        # A styled notice: about 6 KB of HTML per language, as a real email template is. The
+        # communication item carries it, so what writes that item shows in the write units.
+        row = (
+            "<tr><td style='padding:4px'>{{ account.first_name }}, network maintenance tonight from 1 "
+            "to 3 am "
+            "in your area: service may be interrupted for a few minutes.</td></tr>"
+        )
+        html = "<table style='width:100%;font-family:Arial'>" + row * 30 + "</table>"
         content = Content(
             email={
-                "en": EmailContent(
-                    "Maintenance, {{ account.first_name }}", "<p>Tonight 1-3 am.</p>", "Tonight."
-                ),
+                "en": EmailContent("Maintenance, {{ account.first_name }}", html, "Tonight 1-3 am."),
                 "fr": EmailContent(
-                    "Maintenance, {{ account.first_name }}", "<p>Ce soir 1 h-3 h.</p>", "Ce soir."
+                    "Maintenance, {{ account.first_name }}", html.replace("tonight", "ce soir"), "Ce soir."
                 ),
             },
             sms={"en": SmsContent("Maintenance tonight 1-3 am."), "fr": SmsContent("Maintenance ce soir.")},

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
@@ -164,13 +164,15 @@ class TaskPhase(StrEnum):
 @dataclass(frozen=True)
 class TaskState:
     """Where a task stands. Positions before `cursor` are recorded; positions in
-    [cursor, window_end) may have been handed to a provider by the lease owner."""
+    [cursor, window_end) may have been handed to a provider by the lease owner. `pending` holds
+    the tallies of recorded windows not yet rolled up into the communication's counters."""
 
     phase: TaskPhase
     owner: str | None
     lease_until: float
     cursor: int
     window_end: int
+    pending: dict[Channel, Counts] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -191,8 +193,11 @@ class CommitOutcome(StrEnum):
 class WindowCommit:
     """Close the window [start, reached): its records are written; count them and move the cursor.
 
-    UNKNOWN records (outcomes in doubt) are written by the commit itself, so every UNKNOWN record
-    sits behind a cursor and is listed for reconciliation.
+    A window's tallies (`counts`) are kept on the task, a small item, and rolled up into the
+    communication's counters (with what the task already `carried`) when the lease ends or
+    `rollup` asks for it: the communication item, large with its content, is written once per
+    task rather than once per window. UNKNOWN records (outcomes in doubt) are written by the
+    commit itself, so every UNKNOWN record sits behind a cursor and is listed for reconciliation.
     """
 
     task: SendTask
@@ -203,8 +208,14 @@ class WindowCommit:
     next_window_end: int
     lease_until: float
     counts: dict[Channel, Counts]
+    carried: dict[Channel, Counts] = field(default_factory=dict)
+    rollup: bool = False
     unknown: tuple[Message, ...] = ()
     unknown_deadline: float = 0.0
+
+    @property
+    def rolls_up(self) -> bool:
+        return self.rollup or self.outcome is not CommitOutcome.OPEN
 
 
 class CommitResult(StrEnum):
@@ -216,8 +227,9 @@ class CommitResult(StrEnum):
 
 @dataclass(frozen=True)
 class Takeover:
-    """Take a task whose lease expired: its owner's window becomes UNKNOWN (never resent), records
-    found there are counted, and the new owner's first window opens after it, all at once."""
+    """Take a task whose lease expired: its owner's window becomes UNKNOWN (never resent), what
+    it had counted (its pending tallies) and the records found in its window are rolled up into
+    `counts`, and the new owner's first window opens after it, all at once."""
 
     task: SendTask
     stale: TaskState
@@ -227,6 +239,15 @@ class Takeover:
     counts: dict[Channel, Counts]
     unknown: tuple[Message, ...]
     unknown_deadline: float
+
+
+def add_counts(*parts: dict[Channel, Counts]) -> dict[Channel, Counts]:
+    """Per-channel tallies added up."""
+    total: dict[Channel, Counts] = {}
+    for part in parts:
+        for channel, counts in part.items():
+            total[channel] = total.get(channel, Counts()) + counts
+    return total
 
 
 class DueKind(StrEnum):

@@ -3,8 +3,9 @@
 Exactly once, in short. A task's messages have a fixed order. A worker claims the task with one
 conditional write (a lease with an owner token and an expiry) that also opens an in-flight
 window of positions [cursor, window_end): only those may be handed to a provider. When the
-window is done its records are written, then one transaction moves the cursor, adds the
-window's tallies to the counters and opens the next window. A worker that dies leaves at most
+window is done its records are written, then one conditional write moves the cursor, keeps the
+window's tallies on the task and opens the next window; the tallies reach the communication's
+counters, in the same transaction as the cursor, when the lease ends (or every 30 s). A worker that dies leaves at most
 one window in flight; whoever takes the task over after the lease expired records that window
 as UNKNOWN (never resent) in the same transaction that takes the lease, and provider events or
 the end of the reconciliation window settle it (see reconciliation.py). A worker writes records
@@ -69,6 +70,7 @@ from chalicelib.domain.ports import (
     TaskState,
     WindowCommit,
     WorkQueue,
+    add_counts,
 )
 from chalicelib.domain.progress import finish_if_done, kick_planning
 from chalicelib.domain.ratelimit import RateLimiter
@@ -207,6 +209,8 @@ class SendPolicy:
     max_delay_s: float = 20.0
     # Planning parked for a communication is queued again when fewer tasks than this are queued.
     planning_low_water: int = 20
+    # A task's tallies reach the communication's counters when its lease ends, or this often.
+    rollup_every_s: float = 30.0
 
     @property
     def renew_margin_s(self) -> float:
@@ -254,6 +258,9 @@ class _Run:
     accounts: dict[str, Account] = field(default_factory=dict)
     records: list[Message] = field(default_factory=list)
     unknown: list[Message] = field(default_factory=list)
+    # Tallies of committed windows the task holds, not yet in the communication's counters.
+    carried: dict[Channel, Counts] = field(default_factory=dict)
+    rolled_up_at: float = 0.0
     handback_delay_s: float = 0.0
     # Stop this long before the deadline (less in a short invocation).
     margin_s: float = 0.0
@@ -372,6 +379,8 @@ class Sender:
             cursor=attempt.state.cursor,
             window_end=attempt.state.window_end,
             lease_until=lease_until,
+            carried=attempt.state.pending,
+            rolled_up_at=self.clock.now(),
         )
 
     def _take_over(self, task: SendTask, stale: TaskState, owner: str) -> _Run | None:
@@ -397,7 +406,7 @@ class Sender:
             owner=owner,
             lease_until=lease_until,
             window_end=new_cursor + self.policy.window,
-            counts=tally(counted),
+            counts=add_counts(stale.pending, tally(counted)),
             unknown=tuple(unknown),
             unknown_deadline=now + self.policy.reconcile_window_s,
         )
@@ -411,7 +420,7 @@ class Sender:
             "took over a task whose lease expired",
             extra={"comm_id": task.comm_id, "task_id": task.task_id, "in_doubt": len(unknown)},
         )
-        return _Run(task, owner, messages, new_cursor, takeover.window_end, lease_until)
+        return _Run(task, owner, messages, new_cursor, takeover.window_end, lease_until, rolled_up_at=now)
 
     # -- sending ------------------------------------------------------------------------------
 
@@ -481,6 +490,8 @@ class Sender:
                 next_window_end=next_end,
                 lease_until=lease_until,
                 counts=tally(run.records),
+                carried=run.carried,
+                rollup=now - run.rolled_up_at >= self.policy.rollup_every_s,
                 unknown=tuple(run.unknown),
                 unknown_deadline=now + self.policy.reconcile_window_s,
             )
@@ -489,6 +500,10 @@ class Sender:
             )
             if result is CommitResult.COMMITTED:
                 run.cursor, run.window_end, run.lease_until = reached, next_end, lease_until
+                if commit.rolls_up:
+                    run.carried, run.rolled_up_at = {}, now
+                else:
+                    run.carried = add_counts(run.carried, commit.counts)
                 run.clear_window()
                 return outcome
             if result is CommitResult.LEASE_LOST:

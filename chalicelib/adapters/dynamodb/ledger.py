@@ -55,9 +55,12 @@ from chalicelib.domain.ports import (
     TaskRef,
     TaskState,
     WindowCommit,
+    add_counts,
 )
 
 DUE_INDEX = "due"
+# Tallies a task holds until they are rolled up into the communication's counters.
+PENDING_PREFIX = "pending_"
 DUE_PARTITION = "due"
 # A transaction that lost to a concurrent one on the same item (every commit touches the
 # communication's counters) or was throttled did nothing: try it again.
@@ -108,12 +111,19 @@ def _s(value: str) -> dict[str, str]:
 
 def task_state_from_item(item: dict[str, Any]) -> TaskState:
     values = from_item(item)
+    pending: dict[Channel, Counts] = {}
+    for name, amount in values.items():
+        if name.startswith(PENDING_PREFIX):
+            # pending_cnt_<channel>_<field>, as counter_name() spells the counter
+            channel, _, field = name.removeprefix(f"{PENDING_PREFIX}cnt_").partition("_")
+            setattr(pending.setdefault(Channel(channel), Counts()), field, int(amount))
     return TaskState(
         phase=TaskPhase(values.get("state", TaskPhase.RELEASED)),
         owner=values.get("owner"),
         lease_until=float(values.get("lease_until", 0)),
         cursor=int(values.get("cursor", 0)),
         window_end=int(values.get("window_end", 0)),
+        pending=pending,
     )
 
 
@@ -295,15 +305,23 @@ class DynamoSendLedger:
     def take_over(self, takeover: Takeover) -> bool:
         task, stale = takeover.task, takeover.stale
         new_cursor = stale.cursor + len(task.messages()[stale.cursor : stale.window_end])
+        # The stale owner's pending tallies are rolled up with the takeover (they are in its counts).
+        pending = {f"#p{i}": name for i, name in enumerate(self._pending_names(stale.pending))}
+        expression = "SET #owner = :owner, #lease = :lease, #cursor = :cursor, #wend = :wend, "
+        expression += "#due_pk = :due, #due_at = :lease"
+        if pending:
+            expression += " REMOVE " + ", ".join(pending)
         claim = {
             "Update": {
                 "TableName": self._audiences,
                 "Key": task_key(task.comm_id, task.task_id),
-                "UpdateExpression": "SET #owner = :owner, #lease = :lease, #cursor = :cursor, #wend = :wend, "
-                "#due_pk = :due, #due_at = :lease",
+                "UpdateExpression": expression,
                 "ConditionExpression": "#state = :claimed AND #owner = :old_owner AND #lease = :old_lease "
                 "AND #cursor = :old_cursor",
-                "ExpressionAttributeNames": _names("#state #owner #lease #cursor #wend #due_pk #due_at"),
+                "ExpressionAttributeNames": {
+                    **_names("#state #owner #lease #cursor #wend #due_pk #due_at"),
+                    **pending,
+                },
                 "ExpressionAttributeValues": {
                     ":owner": _s(takeover.owner),
                     ":lease": _n(takeover.lease_until),
@@ -350,48 +368,75 @@ class DynamoSendLedger:
 
     def commit_window(self, commit: WindowCommit) -> CommitResult:
         task = commit.task
+        names = _names("#state #owner #cursor #wend")
         values: dict[str, Any] = {
             ":owner": _s(commit.owner),
             ":start": _n(commit.start),
             ":claimed": _s(TaskPhase.CLAIMED),
             ":reached": _n(commit.reached),
         }
+        sets = ["#cursor = :reached"]
+        removes: list[str] = []
+        adds: list[str] = []
         if commit.outcome is CommitOutcome.OPEN:
-            expression = "SET #cursor = :reached, #wend = :next, #lease = :lease"
+            sets += ["#wend = :next", "#lease = :lease"]
+            names["#lease"] = "lease_until"
             values[":next"] = _n(commit.next_window_end)
             values[":lease"] = _n(commit.lease_until)
         else:
             # The lease ends, and with it the task's entry in the due index.
-            expression = (
-                "SET #cursor = :reached, #wend = :reached, #state = :phase REMOVE #owner, #due_pk, #due_at"
-            )
+            sets += ["#wend = :reached", "#state = :phase"]
+            removes += ["#owner", "#due_pk", "#due_at"]
+            names.update(_names("#due_pk #due_at"))
             values[":phase"] = _s(commit.outcome)
-        condition = "#state = :claimed AND #owner = :owner AND #cursor = :start"
+        if commit.rolls_up:
+            # What the task carried goes to the communication, with this window.
+            for index, name in enumerate(self._pending_names(commit.carried)):
+                names[f"#p{index}"] = name
+                removes.append(f"#p{index}")
+        else:
+            for index, (name, amount) in enumerate(self._counter_values(commit.counts).items()):
+                names[f"#p{index}"] = f"{PENDING_PREFIX}{name}"
+                values[f":p{index}"] = _n(amount)
+                adds.append(f"#p{index} :p{index}")
+        expression = "SET " + ", ".join(sets)
+        if adds:
+            expression += " ADD " + ", ".join(adds)
+        if removes:
+            expression += " REMOVE " + ", ".join(removes)
         task_update = {
-            "Update": {
-                "TableName": self._audiences,
-                "Key": task_key(task.comm_id, task.task_id),
-                "UpdateExpression": expression,
-                "ConditionExpression": condition,
-                "ExpressionAttributeNames": _names(expression, condition),
-                "ExpressionAttributeValues": values,
-            }
+            "TableName": self._audiences,
+            "Key": task_key(task.comm_id, task.task_id),
+            "UpdateExpression": expression,
+            "ConditionExpression": "#state = :claimed AND #owner = :owner AND #cursor = :start",
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
         }
-        items: list[dict[str, Any]] = [task_update]
-        counters = self._counter_values(commit.counts)
-        if commit.outcome is CommitOutcome.DONE:
-            counters["tasks_done"] = 1
+        if not commit.rolls_up and not commit.unknown:
+            # The common case: one conditional write to the task item.
+            try:
+                self._client.update_item(**task_update)
+            except ClientError as error:
+                if is_condition_failure(error):
+                    return CommitResult.LEASE_LOST
+                raise
+            return CommitResult.COMMITTED
+        items: list[dict[str, Any]] = [{"Update": task_update}]
         paused_check = -1
-        if counters or commit.outcome is CommitOutcome.PARKED:
-            counter_update = self._add_counters(task.comm_id, counters)
-            if commit.outcome is CommitOutcome.PARKED:
-                # Park only a paused communication: a resume that came first must not be missed.
-                paused_check = len(items)
-                update = counter_update["Update"]
-                update["ConditionExpression"] = "#status = :paused"
-                update.setdefault("ExpressionAttributeNames", {})["#status"] = "status"
-                update["ExpressionAttributeValues"][":paused"] = _s("PAUSED")
-            items.append(counter_update)
+        if commit.rolls_up:
+            counters = self._counter_values(add_counts(commit.carried, commit.counts))
+            if commit.outcome is CommitOutcome.DONE:
+                counters["tasks_done"] = 1
+            if counters or commit.outcome is CommitOutcome.PARKED:
+                counter_update = self._add_counters(task.comm_id, counters)
+                if commit.outcome is CommitOutcome.PARKED:
+                    # Park only a paused communication: a resume that came first must not be missed.
+                    paused_check = len(items)
+                    update = counter_update["Update"]
+                    update["ConditionExpression"] = "#status = :paused"
+                    update.setdefault("ExpressionAttributeNames", {})["#status"] = "status"
+                    update["ExpressionAttributeValues"][":paused"] = _s("PAUSED")
+                items.append(counter_update)
         record_positions = range(len(items), len(items) + len(commit.unknown))
         items.extend(self._new_record_put(message) for message in commit.unknown)
         if commit.unknown:
@@ -422,6 +467,9 @@ class DynamoSendLedger:
         if failed & set(record_positions):
             return CommitResult.RECORD_CONFLICT
         return CommitResult.LEASE_LOST
+
+    def _pending_names(self, pending: dict[Channel, Counts]) -> list[str]:
+        return [f"{PENDING_PREFIX}{name}" for name in self._counter_values(pending)]
 
     def task_state(self, comm_id: str, task_id: str) -> TaskState | None:
         item = self._get(self._audiences, task_key(comm_id, task_id))
