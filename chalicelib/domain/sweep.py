@@ -64,20 +64,20 @@ class Sweeper:
         while self.clock.now() - started < self.policy.budget_s:
             entries = self.ledger.due(self.clock.now(), PAGE)
             for entry in entries:
-                done[self._handle(entry)] += 1
+                done.update(self._handle(entry))
             if len(entries) < PAGE:
                 break
         if done:
             logger.info("sweep", extra={"done": dict(done)})
         return done
 
-    def _handle(self, entry: DueEntry) -> str:
+    def _handle(self, entry: DueEntry) -> Counter[str]:
         if entry.kind is DueKind.TASK:
-            return self._check_lease(entry)
+            return Counter([self._check_lease(entry)])
         if entry.kind is DueKind.UNKNOWN:
-            settled = self.reconciler.settle_window(entry.comm_id, entry.key)
-            return f"unknown_settled:{settled}" if settled else "unknown_window_closed"
-        return self._look_after(entry)
+            given_up = self.reconciler.settle_window(entry.comm_id, entry.key)
+            return Counter({"unknown_windows_closed": 1, "outcome_unknown": given_up})
+        return Counter([self._look_after(entry)])
 
     def _check_lease(self, entry: DueEntry) -> str:
         state = self.ledger.task_state(entry.comm_id, entry.key)

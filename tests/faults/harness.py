@@ -582,8 +582,11 @@ class FaultRun:
             ):
                 self.paused_at["cancelled"] = self.clock.now()
                 self.paused_at.pop(self.comm_ids[cancelled], None)
-                recorded = sum(1 for _ in self.api.message_store.all_of(self.comm_ids[cancelled]))
-                self.queued_at_cancel = communication.counts.total - recorded
+                comm_id = self.comm_ids[cancelled]
+                recorded = sum(1 for _ in self.api.message_store.all_of(comm_id))
+                self.queued_at_cancel = (
+                    sum(1 for key in self._expected_messages() if key[0] == comm_id) - recorded
+                )
                 self.api.control.cancel(self.comm_ids[cancelled])
                 self.faults["cancelled a communication mid-send"] += 1
         for comm_id, after in list(self.pause_after_batches.items()):
