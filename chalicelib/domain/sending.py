@@ -5,12 +5,12 @@ conditional write (a lease with an owner token and an expiry) that also opens an
 window of positions [cursor, window_end): only those may be handed to a provider. When the
 window is done its records are written, then one conditional write moves the cursor, keeps the
 window's tallies on the task and opens the next window; the tallies reach the communication's
-counters, in the same transaction as the cursor, when the lease ends (or every 30 s). A worker that dies leaves at most
-one window in flight; whoever takes the task over after the lease expired records that window
-as UNKNOWN (never resent) in the same transaction that takes the lease, and provider events or
-the end of the reconciliation window settle it (see reconciliation.py). A worker writes records
-only while its lease provably holds (it renews first when half of it has gone), so a takeover
-and a slow worker never write the same window.
+counters, in the same transaction as the cursor, when the lease ends (or every 30 s). A worker
+that dies leaves at most one window in flight; whoever takes the task over after the lease
+expired records that window as UNKNOWN (never resent) in the same transaction that takes the
+lease, and provider events or the end of the reconciliation window settle it (see
+reconciliation.py). A worker writes records only while its lease provably holds (it renews
+first when half of it has gone), so a takeover and a slow worker never write the same window.
 """
 
 from __future__ import annotations
