@@ -1,4 +1,4 @@
-# Herald — local development, checks and packaging. `make help` lists the targets.
+# Herald — local development, checks, packaging and deployment. `make help` lists the targets.
 
 SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
@@ -8,11 +8,28 @@ VENV        := .venv
 PY          := $(VENV)/bin/python
 STAMP       := $(VENV)/.installed
 PY_VERSION  := 3.13
-BUILD_DIR   := build/package
 NAME        ?= Ada Lovelace
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: help venv run demo token lint fmt test package clean clean-venv faults bench-sending dlq counts
+CHROMIUM    := /usr/bin/chromium
+UI_DIST     := build/ui
+
+# Deployment: make deploy STAGE=prod DEPLOY_BUCKET=<S3 bucket for code bundles> [PARAMS="Key=Value ..."]
+STAGE         ?= dev
+STACK         ?= herald-$(STAGE)
+DEPLOY_BUCKET ?=
+PARAMS        ?=
+BUILD_DIR     := build/$(STAGE)
+AWS           ?= $(VENV)/bin/aws
+
+# checkov pins its own boto3, so it lives in a venv of its own (requirements-checkov.txt).
+# It runs offline: no policy download from its vendor, no update check.
+TOOLS_DIR   := .tools
+CHECKOV     := $(TOOLS_DIR)/checkov/bin/checkov
+CHECKOV_RUN := BC_SKIP_MAPPING=TRUE CKV_SKIP_PACKAGE_UPDATE_CHECK=true $(CHECKOV) --skip-download
+
+.PHONY: help venv tools run demo token lint fmt test package deploy clean clean-venv browser-deps vendor-ui screenshots ui-dist \
+	faults bench-sending dlq counts
 
 help: ## list targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -35,8 +52,15 @@ $(PY):
 	"$$py" -m venv --clear $(VENV)
 
 $(STAMP): requirements.txt requirements-dev.txt | $(PY)
-	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet --upgrade "pip<26.3"  # chalice 1.34 builds packages with pip < 26.3
 	$(PY) -m pip install --quiet -r requirements-dev.txt
+	@touch $@
+
+tools: $(CHECKOV) ## build .tools/checkov (template security checks)
+
+$(CHECKOV): requirements-checkov.txt | $(PY)
+	$(PY) -m venv --clear $(TOOLS_DIR)/checkov
+	$(TOOLS_DIR)/checkov/bin/python -m pip install --quiet -r requirements-checkov.txt
 	@touch $@
 
 run: venv ## run the embedded stack on 127.0.0.1 (API :8000, moto :5555)
@@ -57,7 +81,7 @@ fmt: venv ## format and autofix
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-test: venv lint ## lint, then every test (the infra tests package the app and run cfn-lint)
+test: venv tools lint browser-deps ## lint, then every test (the infra tests package the app, run cfn-lint and checkov)
 	$(PY) -m pytest
 
 faults: venv ## fault-injection suite, >10,000 messages on moto: make faults [SEED=…]
@@ -76,15 +100,43 @@ dlq: venv ## dead-letter queues of the local stack: make dlq [CMD="show send" | 
 counts: venv ## check a communication's counters against its records: make counts COMM=<id> [REPAIR=1]
 	$(LOCAL_AWS) $(PY) -m chalicelib.ops.counts $(COMM) $(if $(REPAIR),--repair)
 
-package: venv ## chalice package merged with infra/template.json into build/package, then cfn-lint it
+# The browser tests drive Debian's Chromium through Playwright (never Playwright's own download).
+browser-deps: ## install Debian's chromium for the browser tests, unless it is there already
+	@if [ -x $(CHROMIUM) ]; then echo "chromium: $$($(CHROMIUM) --version 2>/dev/null | head -1)"; \
+	else \
+	  if [ "$$(id -u)" != 0 ]; then echo "error: $(CHROMIUM) is missing; as root: apt-get install -y chromium" >&2; exit 1; fi; \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+	fi
+
+screenshots: venv browser-deps ## run the browser tests and save each screen under docs/screenshots/
+	HERALD_SCREENSHOTS=1 $(PY) -m pytest -q -m browser tests/e2e
+
+vendor-ui: venv ## re-fetch the admin app's pinned JS libraries from the npm registry (needs npm)
+	$(PY) tools/vendor_ui.py
+
+ui-dist: venv ## the admin app as static files for S3/CloudFront: make ui-dist API_BASE=https://… [COGNITO_DOMAIN=… COGNITO_CLIENT_ID=…]
+	$(PY) tools/ui_dist.py --out $(UI_DIST) --api-base "$(API_BASE)" \
+	  --cognito-domain "$(COGNITO_DOMAIN)" --cognito-client-id "$(COGNITO_CLIENT_ID)"
+
+package: venv tools ## write the deployable template for STAGE (default dev) to build/<stage>/sam.json; cfn-lint + checkov it
 	rm -rf $(BUILD_DIR)
-	$(VENV)/bin/chalice package --merge-template infra/template.json $(BUILD_DIR)
+	@# app.py attaches the Cognito authorizer to admin routes when it is imported in cognito mode.
+	HERALD_AUTH_MODE=cognito $(VENV)/bin/chalice package --stage $(STAGE) --merge-template infra/template.json $(BUILD_DIR)
 	$(VENV)/bin/cfn-lint $(BUILD_DIR)/sam.json
-	@echo "Deploy: aws cloudformation package/deploy with $(BUILD_DIR)/sam.json (parameter Stage, default dev)"
+	$(CHECKOV_RUN) --quiet --compact --framework cloudformation -f $(BUILD_DIR)/sam.json
+
+deploy: package ## deploy STAGE to AWS: make deploy STAGE=prod DEPLOY_BUCKET=my-bucket [PARAMS="AlarmEmail=ops@example.com"]
+	@test -n "$(DEPLOY_BUCKET)" || { echo "error: set DEPLOY_BUCKET to an S3 bucket (same region) for the code bundle" >&2; exit 1; }
+	$(AWS) cloudformation package --template-file $(BUILD_DIR)/sam.json --s3-bucket $(DEPLOY_BUCKET) \
+	  --s3-prefix $(STACK) --use-json --output-template-file $(BUILD_DIR)/packaged.json
+	$(AWS) cloudformation deploy --template-file $(BUILD_DIR)/packaged.json --stack-name $(STACK) \
+	  --capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND --no-fail-on-empty-changeset \
+	  --parameter-overrides Stage=$(STAGE) $(PARAMS)
+	$(AWS) cloudformation describe-stacks --stack-name $(STACK) --query 'Stacks[0].Outputs' --output table
 
 clean: ## remove build output and caches
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache
 	find . -name __pycache__ -type d -not -path './$(VENV)/*' -prune -exec rm -rf {} +
 
-clean-venv: ## remove .venv
-	rm -rf $(VENV)
+clean-venv: ## remove .venv and .tools
+	rm -rf $(VENV) $(TOOLS_DIR)

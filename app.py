@@ -2,16 +2,20 @@
 
 from chalice import Chalice, Rate
 
-from chalicelib import workers
-from chalicelib.api import accounts, communications, meta
+from chalicelib import observability, workers
+from chalicelib.api import accounts, communications, meta, ui
+from chalicelib.api import settings as settings_api
 from chalicelib.settings import get_settings
 
 settings = get_settings()
-app = Chalice(app_name="herald")
+app = Chalice(app_name="herald", configure_logs=False)
 app.api.binary_types = []  # CSV bodies arrive as text
+app.register_middleware(observability.middleware, "all")
 app.register_blueprint(meta.bp)
 app.register_blueprint(accounts.bp)
 app.register_blueprint(communications.bp)
+app.register_blueprint(settings_api.bp)
+app.register_blueprint(ui.bp)
 
 
 @app.on_sqs_message(queue=settings.plan_queue, batch_size=1)
@@ -32,3 +36,8 @@ def urgent_send_worker(event):
 @app.schedule(Rate(1, unit=Rate.MINUTES))
 def sweep(event):
     return workers.sweep.handle()
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES))
+def schedule_tick(event):
+    return workers.schedule.handle(event.to_dict())

@@ -54,6 +54,8 @@ class Settings:
     audiences_table: str = field(
         default_factory=lambda: _env("HERALD_AUDIENCES_TABLE", _resource("audiences"))
     )
+    audit_table: str = field(default_factory=lambda: _env("HERALD_AUDIT_TABLE", _resource("audit")))
+    settings_table: str = field(default_factory=lambda: _env("HERALD_SETTINGS_TABLE", _resource("settings")))
 
     plan_queue: str = field(default_factory=lambda: _env("HERALD_PLAN_QUEUE", _resource("plan")))
     send_queue: str = field(default_factory=lambda: _env("HERALD_SEND_QUEUE", _resource("send")))
@@ -61,13 +63,34 @@ class Settings:
         default_factory=lambda: _env("HERALD_URGENT_SEND_QUEUE", _resource("urgent-send"))
     )
 
+    # "cognito" on deployed stages: API Gateway's Cognito authorizer verifies tokens, and dev
+    # tokens are refused. Read at import time too: it decides whether routes carry the authorizer.
     auth_mode: str = field(default_factory=lambda: _env("HERALD_AUTH_MODE", "dev"))
     dev_jwt_secret: str = field(default_factory=lambda: _env("HERALD_DEV_JWT_SECRET", "herald-dev-secret"))
+    # The admin UI's hosted login when auth_mode is cognito: https://<prefix>.auth.<region>.amazoncognito.com
+    cognito_domain: str = field(default_factory=lambda: _env("HERALD_COGNITO_DOMAIN", ""))
+    cognito_client_id: str = field(default_factory=lambda: _env("HERALD_COGNITO_CLIENT_ID", ""))
 
     from_email: str = field(default_factory=lambda: _env("HERALD_FROM_EMAIL", "notices@herald.example"))
     from_name: str = field(default_factory=lambda: _env("HERALD_FROM_NAME", "Herald"))
     ses_configuration_set: str = field(default_factory=lambda: _env("HERALD_SES_CONFIGURATION_SET", ""))
     sms_sender_id: str = field(default_factory=lambda: _env("HERALD_SMS_SENDER_ID", ""))
+
+    # Defaults of the operator settings (GET|PUT /settings) until an admin saves them.
+    reply_to: str = field(default_factory=lambda: _env("HERALD_REPLY_TO", ""))
+    default_language: str = field(default_factory=lambda: _env("HERALD_DEFAULT_LANGUAGE", "en"))
+    default_timezone: str = field(default_factory=lambda: _env("HERALD_DEFAULT_TIMEZONE", "UTC"))
+    contact_hours_start: str = field(default_factory=lambda: _env("HERALD_CONTACT_HOURS_START", "08:00"))
+    contact_hours_end: str = field(default_factory=lambda: _env("HERALD_CONTACT_HOURS_END", "21:00"))
+    contact_days: str = field(default_factory=lambda: _env("HERALD_CONTACT_DAYS", "mon,tue,wed,thu,fri,sat"))
+    email_provider: str = field(default_factory=lambda: _env("HERALD_EMAIL_PROVIDER", "ses"))
+    sms_provider: str = field(default_factory=lambda: _env("HERALD_SMS_PROVIDER", "sns"))
+    email_rate_per_s: str = field(default_factory=lambda: _env("HERALD_EMAIL_RATE_PER_S", "14"))
+    sms_rate_per_s: str = field(default_factory=lambda: _env("HERALD_SMS_RATE_PER_S", "20"))
+    approval_threshold: str = field(default_factory=lambda: _env("HERALD_APPROVAL_THRESHOLD", "0"))
+    retention_days: str = field(default_factory=lambda: _env("HERALD_RETENTION_DAYS", "180"))
+    # How long a container reuses the operator settings it read before reading them again.
+    settings_cache_s: float = field(default_factory=lambda: float(_env("HERALD_SETTINGS_CACHE_S", "30")))
 
     # Accounts per send task: one SQS message, one claim, one BatchGetItem.
     send_task_size: int = field(default_factory=lambda: int(_env("HERALD_SEND_TASK_SIZE", "100")))
@@ -112,6 +135,34 @@ class Settings:
     max_csv_bytes: int = field(
         default_factory=lambda: int(_env("HERALD_MAX_CSV_BYTES", str(6 * 1024 * 1024)))
     )
+
+    # Observability: Powertools reads POWERTOOLS_SERVICE_NAME / POWERTOOLS_METRICS_NAMESPACE too.
+    service_name: str = field(default_factory=lambda: _env("POWERTOOLS_SERVICE_NAME", "herald"))
+    metrics_namespace: str = field(default_factory=lambda: _env("POWERTOOLS_METRICS_NAMESPACE", "Herald"))
+    # "emf" prints CloudWatch embedded metrics to stdout (deployed); "log" logs them at DEBUG.
+    metrics_sink: str = field(default_factory=lambda: _env("HERALD_METRICS", "log"))
+    tracing: bool = field(default_factory=lambda: _env("HERALD_TRACING", "false").lower() == "true")
+
+    # Provider keys: the value itself (local, tests) or the Secrets Manager secret holding it
+    # (deployed: the template passes each secret's ARN). See wiring.Services.provider_key.
+    sendgrid_api_key: str = field(default_factory=lambda: _env("HERALD_SENDGRID_API_KEY", ""))
+    sendgrid_api_key_secret: str = field(default_factory=lambda: _env("HERALD_SENDGRID_API_KEY_SECRET", ""))
+    sendgrid_webhook_public_key: str = field(
+        default_factory=lambda: _env("HERALD_SENDGRID_WEBHOOK_PUBLIC_KEY", "")
+    )
+    sendgrid_webhook_public_key_secret: str = field(
+        default_factory=lambda: _env("HERALD_SENDGRID_WEBHOOK_PUBLIC_KEY_SECRET", "")
+    )
+    mailgun_api_key: str = field(default_factory=lambda: _env("HERALD_MAILGUN_API_KEY", ""))
+    mailgun_api_key_secret: str = field(default_factory=lambda: _env("HERALD_MAILGUN_API_KEY_SECRET", ""))
+    mailgun_signing_key: str = field(default_factory=lambda: _env("HERALD_MAILGUN_SIGNING_KEY", ""))
+    mailgun_signing_key_secret: str = field(
+        default_factory=lambda: _env("HERALD_MAILGUN_SIGNING_KEY_SECRET", "")
+    )
+    twilio_auth_token: str = field(default_factory=lambda: _env("HERALD_TWILIO_AUTH_TOKEN", ""))
+    twilio_auth_token_secret: str = field(default_factory=lambda: _env("HERALD_TWILIO_AUTH_TOKEN_SECRET", ""))
+    # How long a provider key read from Secrets Manager is reused before it is read again.
+    secret_max_age_s: int = field(default_factory=lambda: int(_env("HERALD_SECRET_MAX_AGE_S", "300")))
 
 
 @lru_cache(maxsize=1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -11,9 +12,11 @@ if TYPE_CHECKING:
     from chalicelib.domain.accounts import AccountService
     from chalicelib.domain.communications import CommunicationService
     from chalicelib.domain.control import SendControl
-    from chalicelib.domain.ports import Clock, EmailSender, SmsSender
+    from chalicelib.domain.operator_settings import OperatorSettings, SettingsService
+    from chalicelib.domain.ports import Clock, EmailSender, Metrics, SmsSender
     from chalicelib.domain.ratelimit import RateLimiter
     from chalicelib.domain.reconciliation import Reconciler
+    from chalicelib.domain.scheduling import Scheduler
     from chalicelib.domain.sending import Planner, Sender
     from chalicelib.domain.sweep import Sweeper
 
@@ -28,6 +31,7 @@ class Services:
 
             clock = SystemClock()
         self.clock: Clock = clock
+        self._secret_values: dict[str, tuple[float, str]] = {}
 
     def _client(self, service: str) -> Any:
         import boto3
@@ -60,6 +64,45 @@ class Services:
     @cached_property
     def sqs(self) -> Any:
         return self._client("sqs")
+
+    @cached_property
+    def secretsmanager(self) -> Any:
+        return self._client("secretsmanager")
+
+    def provider_key(self, name: str) -> str:
+        """A provider key setting (e.g. "sendgrid_webhook_public_key"): its own value when set (local,
+        tests), else the Secrets Manager secret named by its `<name>_secret` setting (deployed).
+
+        Secret values are reused for `secret_max_age_s`, so a rotated key is picked up within that
+        time without a redeploy. A secret the stack created but nobody filled in yet reads as "".
+        """
+        value: str = getattr(self.settings, name)
+        secret_id: str = getattr(self.settings, f"{name}_secret")
+        if value or not secret_id:
+            return value
+        now = time.monotonic()
+        cached = self._secret_values.get(secret_id)
+        if cached is not None and now - cached[0] < self.settings.secret_max_age_s:
+            return cached[1]
+        from botocore.exceptions import ClientError
+
+        try:
+            value = str(self.secretsmanager.get_secret_value(SecretId=secret_id).get("SecretString", ""))
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+                raise
+            value = ""
+        self._secret_values[secret_id] = (now, value)
+        return value
+
+    @cached_property
+    def metrics(self) -> Metrics:
+        from chalicelib.adapters.metrics import EmfMetrics
+
+        s = self.settings
+        return EmfMetrics(
+            s.metrics_namespace, s.service_name, write=print if s.metrics_sink == "emf" else None
+        )
 
     @cached_property
     def directory(self) -> Any:
@@ -104,7 +147,41 @@ class Services:
     def message_store(self) -> Any:
         from chalicelib.adapters.dynamodb.messages import DynamoMessageStore
 
-        return DynamoMessageStore(self.dynamodb, self.settings.messages_table)
+        return DynamoMessageStore(
+            self.dynamodb,
+            self.settings.messages_table,
+            retention_seconds=lambda: self.operator_settings.current().retention_seconds,
+        )
+
+    @cached_property
+    def audit_log(self) -> Any:
+        from chalicelib.adapters.dynamodb.audit import DynamoAuditLog
+
+        return DynamoAuditLog(self.dynamodb, self.settings.audit_table)
+
+    @cached_property
+    def settings_store(self) -> Any:
+        from chalicelib.adapters.dynamodb.settings import DynamoSettingsStore
+
+        return DynamoSettingsStore(self.dynamodb, self.settings.settings_table)
+
+    @cached_property
+    def operator_settings(self) -> SettingsService:
+        from chalicelib.domain.operator_settings import SettingsService
+
+        return SettingsService(
+            store=self.settings_store,
+            defaults=lambda: self.operator_defaults,
+            audit=self.audit_log,
+            cache_ttl_s=self.settings.settings_cache_s,
+        )
+
+    @cached_property
+    def operator_defaults(self) -> OperatorSettings:
+        # Validated with the API's own rules; only built while no admin has saved settings yet.
+        from chalicelib.api.schemas import operator_defaults
+
+        return operator_defaults(self.settings)
 
     @cached_property
     def work_queue(self) -> Any:
@@ -118,7 +195,9 @@ class Services:
         from chalicelib.adapters.email.ses import SesEmailSender
 
         s = self.settings
-        return SesEmailSender(self.sesv2, s.from_email, s.from_name, s.ses_configuration_set)
+        return SesEmailSender(
+            self.sesv2, s.from_email, s.from_name, s.ses_configuration_set, reply_to=s.reply_to
+        )
 
     @cached_property
     def sms_sender(self) -> SmsSender:
@@ -147,7 +226,15 @@ class Services:
             ledger=self.ledger,
             clock=self.clock,
             watch_interval_s=self.settings.watch_interval_s,
+            audit=self.audit_log,
+            operator_settings=self.operator_settings.get,
         )
+
+    @cached_property
+    def scheduler(self) -> Scheduler:
+        from chalicelib.domain.scheduling import Scheduler
+
+        return Scheduler(communications=self.communication_store, service=self.communications)
 
     @cached_property
     def planner(self) -> Planner:
@@ -191,6 +278,8 @@ class Services:
                 planning_low_water=s.planner_window_tasks // 2,
             ),
             cache=CommunicationCache(self.communication_store, self.clock, s.status_cache_s),
+            identity=lambda: self.operator_settings.current().identity,
+            metrics=self.metrics,
         )
 
     @cached_property
@@ -204,7 +293,7 @@ class Services:
     def control(self) -> SendControl:
         from chalicelib.domain.control import SendControl
 
-        return SendControl(self.communication_store, self.ledger, self.work_queue, self.clock)
+        return SendControl(self.communication_store, self.ledger, self.work_queue, self.clock, self.audit_log)
 
     @cached_property
     def sweeper(self) -> Sweeper:

@@ -28,7 +28,9 @@ def aws() -> Iterator[None]:
     from chalicelib.wiring import services
 
     with mock_aws():
-        create_resources_with_clients(boto3.client("cloudformation"), boto3.client("ses"))
+        create_resources_with_clients(
+            boto3.client("cloudformation"), boto3.client("ses"), dynamodb=boto3.client("dynamodb")
+        )
         services.cache_clear()
         yield
         services.cache_clear()

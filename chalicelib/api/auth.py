@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
-from chalice.app import Request
+from chalice.app import CognitoUserPoolAuthorizer, Request
 
 from chalicelib.domain.errors import Forbidden, Unauthorized
 from chalicelib.domain.models import Admin
@@ -12,6 +13,29 @@ from chalicelib.settings import get_settings
 
 WRITE_PERMISSION = "mass_communications"
 READ_PERMISSION = "mass_communications:read"
+
+# Routes that prove themselves (signatures, unsubscribe tokens) or reveal nothing: no gateway auth.
+# The admin web app's files and sign-in are public; every API call it makes carries a token.
+PUBLIC_PATHS = frozenset({"/health", "/openapi.json", "/unsubscribe", "/", "/ui"})
+PUBLIC_PREFIXES = ("/webhooks/", "/ui/")
+ADMIN_AUTHORIZER_NAME = "CognitoAdmins"
+
+
+def is_public_path(path: str) -> bool:
+    return path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)
+
+
+@lru_cache(maxsize=1)
+def admin_authorizer() -> CognitoUserPoolAuthorizer | None:
+    """API Gateway's Cognito authorizer for admin routes on deployed stages; None locally.
+
+    Chalice reads authorizers when app.py is imported (by `chalice package` too), so this follows
+    the settings at import time. Its user pool ARN comes from the template (parameter UserPoolArn
+    or the pool the stack creates): infra/template.json sets the swagger's providerARNs.
+    """
+    if get_settings().auth_mode != "cognito":
+        return None
+    return CognitoUserPoolAuthorizer(ADMIN_AUTHORIZER_NAME, provider_arns=[])
 
 
 def authenticate(request: Request, write: bool) -> Admin:
@@ -70,5 +94,6 @@ def _permissions(claims: dict[str, Any]) -> set[str]:
     if isinstance(groups, list):
         found.update(str(g) for g in groups)
     elif isinstance(groups, str):
-        found.update(groups.replace(",", " ").split())
+        # API Gateway hands Cognito groups over as one string: "a,b" (REST) or "[a b]" (HTTP APIs).
+        found.update(groups.strip("[]").replace(",", " ").split())
     return found

@@ -18,7 +18,14 @@ from chalicelib.api.http import (
     route,
 )
 from chalicelib.domain.errors import ValidationError
-from chalicelib.domain.models import Channel, Communication, CommunicationStatus, Message, MessageStatus
+from chalicelib.domain.models import (
+    AuditEntry,
+    Channel,
+    Communication,
+    CommunicationStatus,
+    Message,
+    MessageStatus,
+)
 from chalicelib.wiring import services
 
 bp = Blueprint(__name__)
@@ -73,23 +80,23 @@ def get_communication(comm_id: str) -> Response:
 def patch_communication(comm_id: str) -> Response:
     from chalicelib.api.schemas import CommunicationPatch, validated
 
-    caller(bp, write=True)
+    admin = caller(bp, write=True)
     fields = validated(CommunicationPatch, json_object(_request())).to_fields()
-    return json_response(_detail(services().communications.update_draft(comm_id, fields)))
+    return json_response(_detail(services().communications.update_draft(comm_id, fields, by=admin)))
 
 
 @route(bp, "/communications/{comm_id}", methods=["DELETE"])
 def delete_communication(comm_id: str) -> Response:
-    caller(bp, write=True)
-    services().communications.delete_draft(comm_id)
+    admin = caller(bp, write=True)
+    services().communications.delete_draft(comm_id, by=admin)
     return Response(body="", status_code=204)
 
 
 @route(bp, "/communications/{comm_id}/audience", methods=["PUT"], content_types=CSV_TYPES)
 def put_audience(comm_id: str) -> Response:
-    caller(bp, write=True)
+    admin = caller(bp, write=True)
     body = raw_body(_request(), services().settings.max_csv_bytes)
-    return json_response(services().communications.set_audience_csv(comm_id, body).to_api())
+    return json_response(services().communications.set_audience_csv(comm_id, body, by=admin).to_api())
 
 
 @route(bp, "/communications/{comm_id}/send", methods=["POST"])
@@ -98,22 +105,59 @@ def send_communication(comm_id: str) -> Response:
     return json_response(_detail(services().communications.send(comm_id, by=admin)), status=202)
 
 
+@route(bp, "/communications/{comm_id}/schedule", methods=["POST"], content_types=JSON_TYPES)
+def schedule_communication(comm_id: str) -> Response:
+    from chalicelib.api.schemas import ScheduleBody, validated
+
+    admin = caller(bp, write=True)
+    send_at = validated(ScheduleBody, json_object(_request())).moment
+    return json_response(_detail(services().communications.schedule(comm_id, send_at, by=admin)))
+
+
+@route(bp, "/communications/{comm_id}/unschedule", methods=["POST"])
+def unschedule_communication(comm_id: str) -> Response:
+    admin = caller(bp, write=True)
+    return json_response(_detail(services().communications.unschedule(comm_id, by=admin)))
+
+
 @route(bp, "/communications/{comm_id}/cancel", methods=["POST"])
 def cancel_communication(comm_id: str) -> Response:
-    caller(bp, write=True)
-    return json_response(_detail(services().control.cancel(comm_id)))
+    admin = caller(bp, write=True)
+    return json_response(_detail(services().communications.cancel(comm_id, by=admin)))
 
 
 @route(bp, "/communications/{comm_id}/pause", methods=["POST"])
 def pause_communication(comm_id: str) -> Response:
-    caller(bp, write=True)
-    return json_response(_detail(services().control.pause(comm_id)))
+    admin = caller(bp, write=True)
+    return json_response(_detail(services().control.pause(comm_id, by=admin)))
 
 
 @route(bp, "/communications/{comm_id}/resume", methods=["POST"])
 def resume_communication(comm_id: str) -> Response:
-    caller(bp, write=True)
-    return json_response(_detail(services().control.resume(comm_id)))
+    admin = caller(bp, write=True)
+    return json_response(_detail(services().control.resume(comm_id, by=admin)))
+
+
+@route(bp, "/communications/{comm_id}/approve", methods=["POST"])
+def approve_communication(comm_id: str) -> Response:
+    admin = caller(bp, write=True)
+    return json_response(_detail(services().communications.approve(comm_id, by=admin)), status=202)
+
+
+@route(bp, "/communications/{comm_id}/withdraw", methods=["POST"])
+def withdraw_communication(comm_id: str) -> Response:
+    admin = caller(bp, write=True)
+    return json_response(_detail(services().communications.withdraw(comm_id, by=admin)))
+
+
+@route(bp, "/communications/{comm_id}/audit", methods=["GET"])
+def communication_audit(comm_id: str) -> Response:
+    caller(bp)
+    request = _request()
+    page = services().communications.audit_trail(
+        comm_id, query_param(request, "cursor"), limit_param(request)
+    )
+    return page_response(page, AuditEntry.to_api)
 
 
 @route(bp, "/communications/{comm_id}/messages", methods=["GET"])

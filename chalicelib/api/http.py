@@ -11,7 +11,7 @@ from typing import Any
 from chalice import Blueprint, Response
 from chalice.app import Request
 
-from chalicelib.api.auth import authenticate
+from chalicelib.api.auth import admin_authorizer, authenticate, is_public_path
 from chalicelib.domain.errors import BadRequest, HeraldError, PayloadTooLarge, ValidationError
 from chalicelib.domain.models import Admin, Page
 
@@ -39,7 +39,13 @@ def page_response(page: Page[Any], serialize: Callable[[Any], dict[str, Any]]) -
 
 
 def route(bp: Blueprint, path: str, **options: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Register a route whose domain errors become API.md error bodies, never a bare 500."""
+    """Register a route whose domain errors become API.md error bodies, never a bare 500.
+
+    Deployed, every route but the public ones (auth.is_public_path) sits behind the Cognito authorizer.
+    """
+    authorizer = admin_authorizer()
+    if authorizer is not None and not is_public_path(path):
+        options.setdefault("authorizer", authorizer)
 
     def register(view: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(view)

@@ -28,7 +28,27 @@ ROUTES: list[tuple[str, str, str, str | None, int]] = [
         "csv",
         200,
     ),
-    ("post", "/communications/{comm_id}/send", "Send now (idempotent)", None, 202),
+    (
+        "post",
+        "/communications/{comm_id}/send",
+        "Send now (idempotent); above the approval threshold it waits for approval (PENDING_APPROVAL)",
+        None,
+        202,
+    ),
+    (
+        "post",
+        "/communications/{comm_id}/schedule",
+        "Schedule a ready draft: send_at is ISO-8601 with Z or an offset, in the future (content freezes)",
+        "ScheduleBody",
+        200,
+    ),
+    (
+        "post",
+        "/communications/{comm_id}/unschedule",
+        "Take a scheduled communication back to draft",
+        None,
+        200,
+    ),
     (
         "post",
         "/communications/{comm_id}/cancel",
@@ -38,6 +58,21 @@ ROUTES: list[tuple[str, str, str, str | None, int]] = [
     ),
     ("post", "/communications/{comm_id}/pause", "Pause sending (IN_PROGRESS; else 409)", None, 200),
     ("post", "/communications/{comm_id}/resume", "Resume where it stopped (PAUSED; else 409)", None, 200),
+    (
+        "post",
+        "/communications/{comm_id}/approve",
+        "Approve a send waiting for approval and start it; the requester cannot (403)",
+        None,
+        202,
+    ),
+    (
+        "post",
+        "/communications/{comm_id}/withdraw",
+        "Take a send waiting for approval back to draft (the requester, or another admin declining)",
+        None,
+        200,
+    ),
+    ("get", "/communications/{comm_id}/audit", "Who did what to a communication, oldest first", None, 200),
     ("get", "/communications/{comm_id}/messages", "Per-message delivery status", None, 200),
     (
         "get",
@@ -46,20 +81,36 @@ ROUTES: list[tuple[str, str, str, str | None, int]] = [
         None,
         200,
     ),
+    ("get", "/settings", "The operator settings", None, 200),
+    (
+        "put",
+        "/settings",
+        "Change operator settings (fields left out keep their value)",
+        "SettingsBody",
+        200,
+    ),
+    ("get", "/settings/audit", "Changes to the operator settings, oldest first", None, 200),
+    ("get", "/", "Redirect to the admin web app", None, 302),
+    ("get", "/ui", "Redirect to the admin web app", None, 302),
+    ("get", "/ui/{asset}", "The admin web app's files (index.html, app.js, styles.css, ...)", None, 200),
+    ("get", "/ui/vendor/{asset}", "The admin web app's vendored libraries", None, 200),
+    ("get", "/ui/config.json", "How the admin web app signs in here (auth mode, Cognito)", None, 200),
+    ("post", "/ui/dev-token", "Mint a dev token (only when HERALD_AUTH_MODE is dev)", "DevTokenRequest", 201),
 ]
 
 QUERY_PARAMETERS: dict[str, list[str]] = {
     "/accounts": ["service_area", "network_provider", "segment", "cursor", "limit"],
     "/communications": ["status", "cursor", "limit"],
     "/communications/{comm_id}/messages": ["channel", "status", "account_id", "cursor", "limit"],
+    "/communications/{comm_id}/audit": ["cursor", "limit"],
+    "/settings/audit": ["cursor", "limit"],
 }
-
-PUBLIC = {"/health", "/openapi.json"}
 
 
 @lru_cache(maxsize=1)
 def document() -> dict[str, Any]:
     from chalicelib.api import schemas
+    from chalicelib.api.auth import is_public_path
 
     components: dict[str, Any] = {
         "Error": {
@@ -96,7 +147,7 @@ def document() -> dict[str, Any]:
                 if method == "get"
             ],
         }
-        if path not in PUBLIC:
+        if not is_public_path(path):
             operation["security"] = [{"bearer": []}]
         if body == "csv":
             operation["requestBody"] = {

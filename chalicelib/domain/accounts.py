@@ -50,11 +50,14 @@ class AccountService:
     def import_csv(self, body: bytes | str) -> ImportResult:
         """Upsert every valid row of an accounts CSV; invalid rows are reported with their line."""
         reader = csv.DictReader(io.StringIO(decode_csv(body), newline=""))
-        if not reader.fieldnames or "account_id" not in [f.strip() for f in reader.fieldnames]:
-            raise BadRequest("the CSV needs a header row with an account_id column and the account fields")
         result = ImportResult()
         batch: list[Account] = []
         try:
+            # Reading the header can already fail (a huge first field), so it is inside the try.
+            if not reader.fieldnames or "account_id" not in [f.strip() for f in reader.fieldnames]:
+                raise BadRequest(
+                    "the CSV needs a header row with an account_id column and the account fields"
+                )
             for row in reader:
                 fields = _row_fields(row)
                 if not fields:

@@ -104,28 +104,32 @@ def _header_column(first_row: Sequence[str]) -> int | None:
 def import_audience(text: str, existing: Callable[[Sequence[str]], set[str]]) -> AudienceImport:
     """Check every line of an audience CSV; `existing` answers which of a batch of ids are accounts."""
     result = AudienceImport()
-    seen: set[str] = set()
-    batch: list[tuple[int, str, str]] = []
+    accepted: set[str] = set()
+    # Lines wait here for one existence check per batch; malformed ones too, so errors stay in line order.
+    batch: list[tuple[int, str, str | None]] = []
 
     def flush() -> None:
-        found = existing([account_id for _, _, account_id in batch])
+        ids = list(dict.fromkeys(account_id for _, _, account_id in batch if account_id is not None))
+        found = existing(ids) if ids else set()
         for line, value, account_id in batch:
-            if account_id in found:
-                result.account_ids.append(account_id)
-            else:
-                seen.discard(account_id)
+            if account_id is None:
+                result.reject(line, value, "not a UUID" if value else "empty value")
+            elif account_id not in found:
                 result.reject(line, value, "unknown account")
+            elif account_id in accepted:
+                result.duplicates += 1
+            else:
+                accepted.add(account_id)
+                result.account_ids.append(account_id)
         batch.clear()
 
     for line, value in read_id_lines(text):
         account_id = canonical_uuid(value)
-        if account_id is None:
-            result.reject(line, value, "not a UUID" if value else "empty value")
-            continue
-        if account_id in seen:
+        if account_id is not None and account_id in accepted:
             result.duplicates += 1
             continue
-        seen.add(account_id)
+        # A repeat of an id still awaiting its check waits with it: every line of an unknown
+        # account is then rejected, wherever the repeats fall, and a known one's are duplicates.
         batch.append((line, value, account_id))
         if len(batch) >= EXISTENCE_BATCH:
             flush()

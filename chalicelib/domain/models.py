@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time
 from enum import StrEnum
 from typing import Any
 
@@ -97,7 +97,7 @@ _S = CommunicationStatus
 COMMUNICATION_TRANSITIONS: dict[CommunicationStatus, frozenset[CommunicationStatus]] = {
     _S.DRAFT: frozenset({_S.PENDING_APPROVAL, _S.SCHEDULED, _S.IN_PROGRESS}),
     _S.PENDING_APPROVAL: frozenset({_S.DRAFT, _S.IN_PROGRESS, _S.SCHEDULED}),
-    _S.SCHEDULED: frozenset({_S.DRAFT, _S.IN_PROGRESS, _S.CANCELLED}),
+    _S.SCHEDULED: frozenset({_S.DRAFT, _S.PENDING_APPROVAL, _S.IN_PROGRESS, _S.CANCELLED}),
     _S.IN_PROGRESS: frozenset({_S.PAUSED, _S.COMPLETED, _S.FAILED, _S.CANCELLED}),
     _S.PAUSED: frozenset({_S.IN_PROGRESS, _S.CANCELLED}),
     _S.COMPLETED: frozenset(),
@@ -122,6 +122,11 @@ def iso(moment: datetime | None) -> str | None:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def iso_precise(moment: datetime) -> str:
+    """UTC with microseconds, for records whose order within a second matters (the audit trail)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 def new_id() -> str:
     return str(uuid.uuid4())
 
@@ -142,6 +147,92 @@ class Admin:
 
     def to_api(self) -> dict[str, str]:
         return {"id": self.id, "first_name": self.first_name, "last_name": self.last_name}
+
+    def is_same_person(self, other: Admin | None) -> bool:
+        return other is not None and other.id == self.id
+
+
+# Who the audit trail names when Herald itself acts (a scheduled communication starting).
+SCHEDULER = Admin(id="herald:scheduler", first_name="Herald", last_name="scheduler", can_write=True)
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+@dataclass(frozen=True)
+class ContactHours:
+    """A daily window ("08:00" to "21:00", start before end) on some weekdays, judged in an account's zone."""
+
+    start: str
+    end: str
+    days: tuple[str, ...]
+
+    @property
+    def start_time(self) -> time:
+        return time.fromisoformat(self.start)
+
+    @property
+    def end_time(self) -> time:
+        return time.fromisoformat(self.end)
+
+    @property
+    def weekdays(self) -> frozenset[int]:
+        """The days as datetime.weekday() numbers (Monday is 0)."""
+        return frozenset(WEEKDAYS.index(day) for day in self.days)
+
+    def to_api(self) -> dict[str, Any]:
+        return {"start": self.start, "end": self.end, "days": list(self.days)}
+
+    @classmethod
+    def from_api(cls, raw: dict[str, Any]) -> ContactHours:
+        return cls(start=raw["start"], end=raw["end"], days=tuple(raw["days"]))
+
+
+class AuditAction(StrEnum):
+    CREATE = "create"
+    EDIT = "edit"
+    AUDIENCE = "audience"
+    SEND = "send"
+    APPROVE = "approve"
+    WITHDRAW = "withdraw"
+    SCHEDULE = "schedule"
+    UNSCHEDULE = "unschedule"
+    START = "start"
+    CANCEL = "cancel"
+    PAUSE = "pause"
+    RESUME = "resume"
+    DELETE = "delete"
+    SETTINGS_CHANGE = "settings_change"
+
+
+SETTINGS_AUDIT_SUBJECT = "settings"
+
+
+def communication_audit_subject(comm_id: str) -> str:
+    return f"communication#{comm_id}"
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """Who did what to which subject (a communication, the settings), when, with what details."""
+
+    subject: str
+    actor: Admin
+    action: AuditAction
+    details: dict[str, Any] = field(default_factory=dict)
+    at: datetime = field(default_factory=lambda: utc_now())
+    entry_id: str = field(default_factory=lambda: new_id())
+
+    @classmethod
+    def for_communication(cls, comm_id: str, actor: Admin, action: AuditAction, **details: Any) -> AuditEntry:
+        return cls(communication_audit_subject(comm_id), actor, action, details)
+
+    def to_api(self) -> dict[str, Any]:
+        return {
+            "at": iso_precise(self.at),
+            "actor": self.actor.to_api(),
+            "action": str(self.action),
+            "details": self.details,
+        }
 
 
 @dataclass
@@ -342,8 +433,6 @@ class Communication:
     audience: AudienceSummary = field(default_factory=AudienceSummary)
     counts_by_channel: dict[Channel, Counts] = field(default_factory=dict)
     planning_done: bool = False
-    # Urgent communications go through their own send queue, ahead of bulk ones.
-    urgent: bool = False
     # Planning progress: the next audience chunk to plan, and whether the planner is queued,
     # parked (enough tasks queued ahead, or paused) or done. Tasks planned and finished give
     # how many are queued ahead.
@@ -352,6 +441,17 @@ class Communication:
     plan_touched_at: float = 0.0
     tasks_planned: int = 0
     tasks_done: int = 0
+    # Scheduling and approval: when it is due, who scheduled it, who approved its start.
+    send_at: datetime | None = None
+    scheduled_by: Admin | None = None
+    approved_by: Admin | None = None
+    approved_at: datetime | None = None
+    # Delivery constraints: ignore contact hours (an outage notice; urgent ones also go through
+    # their own send queue, ahead of bulk ones), stop sending after a moment, and the contact
+    # window (None: the operator's default).
+    urgent: bool = False
+    expires_at: datetime | None = None
+    contact_hours: ContactHours | None = None
 
     @property
     def tasks_outstanding(self) -> int:
@@ -383,7 +483,13 @@ class Communication:
             "wizard_step": self.wizard_step,
             "template_id": self.template_id,
             "audience": self.audience.to_api(),
+            "scheduled_at": iso(self.send_at),
+            "scheduled_by": self.scheduled_by.to_api() if self.scheduled_by else None,
+            "approved_by": self.approved_by.to_api() if self.approved_by else None,
+            "approved_at": iso(self.approved_at),
             "urgent": self.urgent,
+            "expires_at": iso(self.expires_at),
+            "contact_hours": self.contact_hours.to_api() if self.contact_hours else None,
         }
         if detail:
             body["content"] = self.content.to_api()
@@ -440,6 +546,16 @@ class Message:
 
 
 @dataclass(frozen=True)
+class SenderIdentity:
+    """Who messages come from, as the operator set it: From, Reply-To, and the SMS sender."""
+
+    from_email: str
+    from_name: str = ""
+    reply_to: str | None = None
+    sms_sender: str | None = None
+
+
+@dataclass(frozen=True)
 class OutgoingEmail:
     to: str
     subject: str
@@ -447,6 +563,8 @@ class OutgoingEmail:
     text: str
     # Herald's ids, carried as provider tags so delivery events map back without guessing.
     tags: dict[str, str]
+    # The operator's sender identity; None leaves the adapter's configured sender.
+    sender: SenderIdentity | None = None
 
 
 @dataclass(frozen=True)
@@ -454,6 +572,8 @@ class OutgoingSms:
     to: str
     body: str
     tags: dict[str, str]
+    # An alphanumeric sender id or an E.164 origination number; None leaves the adapter's default.
+    sender_id: str | None = None
 
 
 @dataclass(frozen=True)

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from chalicelib.domain.models import (
     Account,
     AudienceSummary,
+    AuditEntry,
     Channel,
     Communication,
     CommunicationStatus,
@@ -21,6 +23,9 @@ from chalicelib.domain.models import (
     Page,
     SendResult,
 )
+
+if TYPE_CHECKING:
+    from chalicelib.domain.operator_settings import OperatorSettings
 
 
 @dataclass(frozen=True)
@@ -69,8 +74,21 @@ class CommunicationStore(Protocol):
         """Record the audience summary of a draft; Conflict when it is no longer a draft."""
         ...
 
-    def start_sending(self, communication: Communication) -> bool:
-        """Move a draft to IN_PROGRESS with its sender and start time; False if it had already moved."""
+    def start_sending(
+        self, communication: Communication, expected: CommunicationStatus = CommunicationStatus.DRAFT
+    ) -> bool:
+        """Move a communication from `expected` (a draft, a due schedule, an approved request) to
+        IN_PROGRESS with its sender, approver and start time; False if it had already moved."""
+        ...
+
+    def move(self, communication: Communication, expected: CommunicationStatus) -> bool:
+        """Write the communication's status and its scheduling and approval fields (send_at,
+        scheduled_by, sent_by, approved_by, finished_at) if it is still `expected`; False if not."""
+        ...
+
+    def due(self, now: datetime, cursor: str | None, limit: int) -> Page[str]:
+        """Ids of SCHEDULED communications whose send_at is at or before `now`, earliest first,
+        from an index holding only scheduled ones (never a scan)."""
         ...
 
     def mark_planning_done(self, comm_id: str) -> Communication:
@@ -454,3 +472,48 @@ class SmsSender(Protocol):
     def send(self, sms: OutgoingSms) -> SendResult:
         """Hand one SMS to the provider; raises Throttled, TransientFailure or PermanentFailure."""
         ...
+
+
+class AuditLog(Protocol):
+    """Append-only record of who did what; kept for good (no expiry)."""
+
+    def record(self, entry: AuditEntry) -> None: ...
+
+    def list(self, subject: str, cursor: str | None, limit: int) -> Page[AuditEntry]:
+        """A subject's entries, oldest first."""
+        ...
+
+
+class SettingsStore(Protocol):
+    """The one operator settings record."""
+
+    def get(self) -> OperatorSettings | None:
+        """The saved settings, or None while nobody has saved any."""
+        ...
+
+    def put(self, settings: OperatorSettings, expected_version: int) -> bool:
+        """Save `settings` if the stored version is still `expected_version` (0: none stored yet)."""
+        ...
+
+
+class MetricName(StrEnum):
+    """Business metrics (CloudWatch namespace Herald/<stage>); alarms watch PROVIDER_THROTTLES."""
+
+    MESSAGES_SENT = "MessagesSent"
+    MESSAGES_FAILED = "MessagesFailed"
+    MESSAGES_SKIPPED = "MessagesSkipped"
+    PROVIDER_THROTTLES = "ProviderThrottles"
+    WEBHOOK_EVENTS = "WebhookEvents"
+
+
+class Metrics(Protocol):
+    """Counts what happened, for dashboards and alarms; never fails the work it reports on."""
+
+    def count(self, name: str, value: int = 1, dimensions: Mapping[str, str] | None = None) -> None: ...
+
+
+class DiscardMetrics:
+    """Metrics for callers that do not report any (unit tests, scripts)."""
+
+    def count(self, name: str, value: int = 1, dimensions: Mapping[str, str] | None = None) -> None:
+        return None

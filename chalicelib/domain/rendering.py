@@ -30,9 +30,11 @@ def _compiled(source: str, html: bool) -> Any:
 
 
 def _render(source: str, context: dict[str, Any], html: bool, field: str, limit: int) -> str:
+    # Not only TemplateError: a template that compiles can still fail on an account's data
+    # ({{ 1 / 0 }}, "%d" % text); that is the template's fault, never a crashed send task.
     try:
         output = _compiled(source, html).render(**context)
-    except TemplateError as error:
+    except Exception as error:
         raise RenderError(f"{field}: {error}") from error
     if len(output) > limit:
         raise RenderError(f"{field}: rendered text is longer than {limit} characters")

@@ -44,6 +44,7 @@ from chalicelib.domain.models import (
     MessageStatus,
     OutgoingEmail,
     OutgoingSms,
+    SenderIdentity,
     SendResult,
     SkipReason,
     message_id_for,
@@ -59,8 +60,11 @@ from chalicelib.domain.ports import (
     CommitOutcome,
     CommitResult,
     CommunicationStore,
+    DiscardMetrics,
     EmailSender,
     MessageStore,
+    MetricName,
+    Metrics,
     PlannedAccount,
     SendLedger,
     SendTask,
@@ -280,6 +284,13 @@ class _Run:
         self.records, self.unknown = [], []
 
 
+REPORTED_OUTCOMES = {
+    MessageStatus.SENT: MetricName.MESSAGES_SENT,
+    MessageStatus.SEND_FAILED: MetricName.MESSAGES_FAILED,
+    MessageStatus.SKIPPED: MetricName.MESSAGES_SKIPPED,
+}
+
+
 @dataclass
 class Sender:
     """Sends the messages of one task: fresh account data, language choice, rendering, provider, record."""
@@ -296,6 +307,10 @@ class Sender:
     policy: SendPolicy = field(default_factory=SendPolicy)
     cache: CommunicationCache | None = None
     rng: random.Random = field(default_factory=random.Random)
+    # The operator's From / Reply-To / SMS sender, from a short-lived cache of the settings;
+    # None leaves each provider adapter's configured sender.
+    identity: Callable[[], SenderIdentity] | None = None
+    metrics: Metrics = field(default_factory=DiscardMetrics)
 
     def __post_init__(self) -> None:
         if self.cache is None:
@@ -499,6 +514,7 @@ class Sender:
                 partial(self.ledger.commit_window, commit), partial(self._committed, commit)
             )
             if result is CommitResult.COMMITTED:
+                self._report(run.records)
                 run.cursor, run.window_end, run.lease_until = reached, next_end, lease_until
                 if commit.rolls_up:
                     run.carried, run.rolled_up_at = {}, now
@@ -515,6 +531,16 @@ class Sender:
                 outcome = CommitOutcome.OPEN
                 continue
             self._adopt_proofs(run)
+
+    def _report(self, records: Sequence[Message]) -> None:
+        """One count per (outcome, channel) per window, not one per message."""
+        outcomes = Counter(
+            (REPORTED_OUTCOMES[record.status], record.channel)
+            for record in records
+            if record.status in REPORTED_OUTCOMES
+        )
+        for (name, channel), value in sorted(outcomes.items()):
+            self.metrics.count(name, value, {"channel": str(channel)})
 
     def _committed(self, commit: WindowCommit) -> CommitResult | None:
         """After a commit failed without saying how: did it land?"""
@@ -635,12 +661,16 @@ class Sender:
             "channel": str(message.channel),
         }
         context = account.render_context()
+        identity = self.identity() if self.identity else None
         if message.channel is Channel.EMAIL:
             email = render_email(communication.content.email[message.language], context)
-            outgoing_email = OutgoingEmail(message.address, email.subject, email.html, email.text, tags)
+            outgoing_email = OutgoingEmail(
+                message.address, email.subject, email.html, email.text, tags, sender=identity
+            )
             return lambda: self.email_sender().send(outgoing_email)
         sms = render_sms(communication.content.sms[message.language], context)
-        outgoing_sms = OutgoingSms(message.address, sms.body, tags)
+        sender_id = identity.sms_sender if identity else None
+        outgoing_sms = OutgoingSms(message.address, sms.body, tags, sender_id=sender_id)
         return lambda: self.sms_sender().send(outgoing_sms)
 
     def _deliver(
@@ -664,6 +694,7 @@ class Sender:
             try:
                 return attempt()
             except Throttled:
+                self.metrics.count(MetricName.PROVIDER_THROTTLES)
                 self.limiter.throttled(provider)
                 throttles += 1
                 delay = self._backoff(throttles)

@@ -2,7 +2,8 @@
 
 - ``resources``: tables and queues created on moto from ``infra/template.json``
 - ``pollers``:   SQS → worker handler, with partial batch failures and DLQ redrive
-- ``stack``:     ``EmbeddedStack`` (moto server + app over HTTP + pollers); ``python -m chalicelib.local``
+- ``ticker``:    the ``@app.schedule`` handlers, called every N seconds with EventBridge's event
+- ``stack``:     ``EmbeddedStack`` (moto + app over HTTP + pollers + ticker); ``python -m chalicelib.local``
 - ``tokens``:    dev JWTs; ``python -m chalicelib.local.tokens --name "Ada Lovelace"``
 - ``demo``:      demo accounts loaded through the API (``--demo``)
 

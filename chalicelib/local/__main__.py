@@ -1,6 +1,7 @@
-"""``python -m chalicelib.local [--demo]``: run Herald on 127.0.0.1 until Ctrl-C.
+"""``python -m chalicelib.local [--demo] [--tick-seconds N]``: run Herald on 127.0.0.1 until Ctrl-C.
 
-Ports: HERALD_PORT (API, default 8000) and HERALD_MOTO_PORT (moto, default 5555).
+Ports: HERALD_PORT (API, default 8000) and HERALD_MOTO_PORT (moto, default 5555). The scheduled
+functions (schedule_tick, sweep) run every HERALD_TICK_SECONDS (default 5; deployed, every minute).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import sys
 import threading
 from types import FrameType
 
-from chalicelib.local.stack import DEFAULT_HTTP_PORT, DEFAULT_MOTO_PORT, EmbeddedStack
+from chalicelib.local.stack import DEFAULT_HTTP_PORT, DEFAULT_MOTO_PORT, DEFAULT_TICK_S, EmbeddedStack
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,7 +24,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--moto-port", type=int, default=int(os.environ.get("HERALD_MOTO_PORT", DEFAULT_MOTO_PORT))
     )
+    parser.add_argument(
+        "--tick-seconds",
+        type=float,
+        default=float(os.environ.get("HERALD_TICK_SECONDS", DEFAULT_TICK_S)),
+        help="how often the scheduled functions run (scheduled communications start on a tick)",
+    )
     args = parser.parse_args(argv)
+    if args.tick_seconds <= 0:
+        parser.error("--tick-seconds must be positive")
     logging.basicConfig(stream=sys.stdout, level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
     stopping = threading.Event()
@@ -34,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
 
-    stack = EmbeddedStack(args.moto_port, args.port)
+    stack = EmbeddedStack(args.moto_port, args.port, tick_interval_s=args.tick_seconds)
     with stack:
         if args.demo:
             from chalicelib.local.demo import load_demo_accounts
@@ -45,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"Herald is running at {stack.api_url}\n"
             f"  moto (AWS stand-in): {stack.moto_url}\n"
+            f"  schedule handler: every {args.tick_seconds:g} s\n"
             f'  token: make token NAME="Ada Lovelace"  (or python -m chalicelib.local.tokens --name ...)\n'
             f"  Ctrl-C to stop.",
             flush=True,

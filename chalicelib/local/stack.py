@@ -31,7 +31,7 @@ import boto3
 
 from chalicelib.local.pollers import Consumer, QueuePoller, consumers_from_app
 from chalicelib.local.resources import DUMMY_CREDENTIALS, PROJECT_DIR, create_resources
-from chalicelib.local.ticker import ScheduleTicker, scheduled_from_app
+from chalicelib.local.ticker import ScheduleTicker, scheduled_functions_from_app
 from chalicelib.settings import get_settings
 
 log = logging.getLogger("herald.local")
@@ -50,6 +50,7 @@ LOCAL_DEFAULTS = {
     "HERALD_PLAN_STALL_S": "60",
     "HERALD_STATUS_CACHE_S": "2",
 }
+# The scheduled functions (schedule_tick, sweep) run every minute deployed, every few seconds here.
 DEFAULT_TICK_S = 5.0
 
 
@@ -86,6 +87,7 @@ class EmbeddedStack:
         project_dir: Path = PROJECT_DIR,
         visibility_timeout_s: int = 5,
         start_timeout_s: float = 30,
+        tick_interval_s: float | None = DEFAULT_TICK_S,
     ) -> None:
         self.host = host
         self.moto_port = moto_port or free_port(host)
@@ -96,6 +98,8 @@ class EmbeddedStack:
         self.start_timeout_s = start_timeout_s
         self.app_module: types.ModuleType | None = None
         self.pollers: list[QueuePoller] = []
+        # None or 0: no ticker (call `ticker.tick()` by hand, or never).
+        self.tick_interval_s = tick_interval_s
         self.ticker: ScheduleTicker | None = None
         self._moto: Any = None
         self._http: Any = None
@@ -194,12 +198,15 @@ class EmbeddedStack:
         """
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            if not any(p.busy for p in self.pollers) and not any(self.queue_depths().values()):
+            if not self._busy() and not any(self.queue_depths().values()):
                 time.sleep(settle_s)
-                if not any(p.busy for p in self.pollers) and not any(self.queue_depths().values()):
+                if not self._busy() and not any(self.queue_depths().values()):
                     return True
             time.sleep(0.1)
         return False
+
+    def _busy(self) -> bool:
+        return any(p.busy for p in self.pollers) or (self.ticker is not None and self.ticker.busy)
 
     # -- steps -----------------------------------------------------------------------------------
 
@@ -313,9 +320,15 @@ class EmbeddedStack:
 
     def _start_ticker(self) -> None:
         assert self.app_module is not None
-        interval_s = float(os.environ.get("HERALD_LOCAL_TICK_S", DEFAULT_TICK_S))
-        self.ticker = ScheduleTicker(scheduled_from_app(self.app_module), interval_s, self._stop_pollers)
-        self.ticker.start()
+        functions = scheduled_functions_from_app(self.app_module, self._function_config)
+        self.ticker = ScheduleTicker(
+            functions,
+            self.tick_interval_s or DEFAULT_TICK_S,
+            region=LOCAL_REGION,
+            stop_event=self._stop_pollers,
+        )
+        if self.tick_interval_s:
+            self.ticker.start()
 
     def _wait_until_healthy(self) -> None:
         deadline = time.monotonic() + self.start_timeout_s

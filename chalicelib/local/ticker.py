@@ -1,7 +1,9 @@
-"""Run the app's scheduled functions (``@app.schedule``) the way EventBridge would, on a thread.
+"""Run the app's ``@app.schedule`` handlers on a timer, the way EventBridge's rules invoke them.
 
-Locally they run every ``interval_s`` seconds (HERALD_LOCAL_TICK_S, default 5) instead of their
-deployed rate, so the sweep recovers crashed work within seconds in a demo or a test.
+Each tick builds the event an EventBridge scheduled rule sends ("Scheduled Event" from
+``aws.events``) and calls the handler with a Lambda-shaped context. Locally the interval is
+configurable (``--tick-seconds``), so a schedule can fire sooner than the deployed rule's rate.
+A handler that raises is logged and called again on the next tick, as the next rule firing would.
 """
 
 from __future__ import annotations
@@ -11,70 +13,127 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
+from chalicelib.domain.models import iso, utc_now
 from chalicelib.local.pollers import FakeLambdaContext
 
 log = logging.getLogger("herald.local.ticker")
 
+ScheduleHandler = Callable[[dict[str, Any], Any], Any]
+ACCOUNT_ID = "123456789012"
+
 
 @dataclass(frozen=True)
-class Scheduled:
+class ScheduledFunction:
+    """One ``@app.schedule`` function: its name, its rule's expression, and its handler."""
+
     name: str
-    handler: Callable[[dict[str, Any], Any], Any]
+    expression: str
+    handler: ScheduleHandler
+    timeout_s: int = 60
+    memory_mb: int = 512
 
 
-def scheduled_from_app(app_module: Any) -> list[Scheduled]:
-    """The functions the Chalice app schedules."""
-    from chalice.app import ScheduledEventConfig
-
-    return [
-        Scheduled(source.name, getattr(app_module, source.name))
-        for source in app_module.app.event_sources
-        if isinstance(source, ScheduledEventConfig)
-    ]
-
-
-def scheduled_event(name: str, region: str = "us-east-1") -> dict[str, Any]:
-    """The event EventBridge passes to a scheduled Lambda function."""
+def scheduled_event(rule_name: str, region: str) -> dict[str, Any]:
+    """The event an EventBridge scheduled rule delivers to its Lambda target."""
     return {
         "version": "0",
         "id": str(uuid.uuid4()),
         "detail-type": "Scheduled Event",
         "source": "aws.events",
-        "account": "123456789012",
-        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "account": ACCOUNT_ID,
+        "time": iso(utc_now()),
         "region": region,
-        "resources": [f"arn:aws:events:{region}:123456789012:rule/{name}"],
+        "resources": [f"arn:aws:events:{region}:{ACCOUNT_ID}:rule/{rule_name}"],
         "detail": {},
     }
 
 
+def scheduled_functions_from_app(
+    app_module: Any, function_config: Callable[[str], tuple[int, int]]
+) -> list[ScheduledFunction]:
+    """The schedule handlers the Chalice app declares (``@app.schedule``)."""
+    from chalice.app import ScheduledEventConfig
+
+    functions = []
+    for source in app_module.app.event_sources:
+        if not isinstance(source, ScheduledEventConfig):
+            continue
+        expression = source.schedule_expression
+        timeout_s, memory_mb = function_config(source.name)
+        functions.append(
+            ScheduledFunction(
+                name=source.name,
+                expression=expression if isinstance(expression, str) else expression.to_string(),
+                handler=getattr(app_module, source.name),
+                timeout_s=timeout_s,
+                memory_mb=memory_mb,
+            )
+        )
+    return functions
+
+
 class ScheduleTicker:
-    def __init__(self, scheduled: list[Scheduled], interval_s: float, stop_event: threading.Event) -> None:
-        self.scheduled = scheduled
+    """Calls every scheduled function each ``interval_s`` seconds on a thread of its own."""
+
+    def __init__(
+        self,
+        functions: list[ScheduledFunction],
+        interval_s: float,
+        *,
+        region: str = "us-east-1",
+        stop_event: threading.Event | None = None,
+    ) -> None:
+        if interval_s <= 0:
+            raise ValueError("the tick interval must be positive")
+        self.functions = functions
         self.interval_s = interval_s
-        self.stop_event = stop_event
+        self._region = region
+        self.stop_event = stop_event or threading.Event()
+        self._busy = threading.Event()
+        self.ticks = 0
         self._thread = threading.Thread(target=self._run, name="schedule-ticker", daemon=True)
+
+    @property
+    def busy(self) -> bool:
+        return self._busy.is_set()
 
     def start(self) -> None:
         self._thread.start()
 
-    def stop(self, timeout_s: float = 10) -> None:
+    def is_alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def stop(self, timeout_s: float | None = 10) -> None:
         self.stop_event.set()
         if self._thread.is_alive():
             self._thread.join(timeout_s)
 
-    def tick(self) -> None:
-        for job in self.scheduled:
-            try:
-                job.handler(
-                    scheduled_event(job.name), FakeLambdaContext(function_name=job.name, timeout_s=60)
-                )
-            except Exception:
-                log.exception("scheduled function %s failed", job.name)
-
     def _run(self) -> None:
         while not self.stop_event.wait(self.interval_s):
             self.tick()
+
+    def tick(self) -> list[Any]:
+        """Invoke each scheduled function once; returns what each handler returned (None if it raised)."""
+        self._busy.set()
+        try:
+            return [self._invoke(function) for function in self.functions]
+        finally:
+            self.ticks += 1
+            self._busy.clear()
+
+    def _invoke(self, function: ScheduledFunction) -> Any:
+        context = FakeLambdaContext(
+            function_name=function.name,
+            memory_limit_in_mb=function.memory_mb,
+            timeout_s=function.timeout_s,
+            region=self._region,
+        )
+        try:
+            result = function.handler(scheduled_event(f"herald-{function.name}", self._region), context)
+        except Exception:
+            log.exception("%s raised; it runs again on the next tick", function.name)
+            return None
+        log.debug("%s: %s", function.name, result)
+        return result

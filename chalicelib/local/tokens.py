@@ -18,6 +18,8 @@ from chalicelib.settings import get_settings
 ADMIN = "mass_communications"
 VIEWER = "mass_communications:read"
 DEFAULT_TTL_S = 12 * 3600
+# What the dev sign-in page offers: an admin, a viewer, or someone without the permission.
+ROLE_PERMISSIONS = {"admin": ADMIN, "viewer": VIEWER, "none": ""}
 
 # Stable subject per name, so the same person keeps the same id across restarts.
 _SUB_NAMESPACE = uuid.UUID("6f1b8a52-3c1e-4d4e-9a57-0d2f3e0c9b11")
@@ -52,14 +54,19 @@ def mint_dev_token(
 
 
 def mint_for_name(
-    name: str, *, read_only: bool = False, secret: str | None = None, ttl_s: int = DEFAULT_TTL_S
+    name: str,
+    *,
+    read_only: bool = False,
+    permissions: str | None = None,
+    secret: str | None = None,
+    ttl_s: int = DEFAULT_TTL_S,
 ) -> str:
     given_name, _, family_name = name.strip().partition(" ")
     return mint_dev_token(
         sub=sub_for(name),
         given_name=given_name,
         family_name=family_name.strip(),
-        permissions=VIEWER if read_only else ADMIN,
+        permissions=permissions if permissions is not None else (VIEWER if read_only else ADMIN),
         secret=secret,
         ttl_s=ttl_s,
     )

@@ -66,6 +66,8 @@ def _expected_tag(language: str) -> str:
 
 def test_a_thousand_accounts_get_each_message_once_in_their_language(stack):
     accounts = _accounts()
+    # The stack is shared with other tests: only what providers receive from here on counts.
+    already = {kind: len(items) for kind, items in stack.received().items()}
     imported = stack.call(
         "POST", "/accounts/import", data=_accounts_csv(accounts), headers={"Content-Type": "text/csv"}
     )
@@ -110,7 +112,7 @@ def test_a_thousand_accounts_get_each_message_once_in_their_language(stack):
     }
     no_phone = {a["account_id"] for a in accounts if "sms" in a["channels"] and not a["phone"]}
 
-    received = stack.received()
+    received = {kind: items[already[kind] :] for kind, items in stack.received().items()}
     # Other tests of the session send through the same stack: this one's subjects are tagged.
     received["emails"] = [m for m in received["emails"] if m["subject"][:4] in ("[EN]", "[FR]")]
     email_counts = Counter(m["destinations"]["ToAddresses"][0] for m in received["emails"])

@@ -298,7 +298,7 @@ class FaultRun:
             draft = self.api.communications.create(fields, by=ADMIN)
             audience = self.rng.sample(ids, size)
             self.api.communications.set_audience_csv(
-                draft.comm_id, "account_id\n" + "\n".join(audience) + "\n"
+                draft.comm_id, "account_id\n" + "\n".join(audience) + "\n", by=ADMIN
             )
             self.comm_ids[name] = draft.comm_id
             self.markers[marker] = draft.comm_id
@@ -587,7 +587,7 @@ class FaultRun:
                 self.queued_at_cancel = (
                     sum(1 for key in self._expected_messages() if key[0] == comm_id) - recorded
                 )
-                self.api.control.cancel(self.comm_ids[cancelled])
+                self.api.communications.cancel(self.comm_ids[cancelled], by=ADMIN)
                 self.faults["cancelled a communication mid-send"] += 1
         for comm_id, after in list(self.pause_after_batches.items()):
             if self.batches >= after:
@@ -598,7 +598,7 @@ class FaultRun:
         for comm_id, since in list(self.paused_at.items()):
             if comm_id != "cancelled" and self.clock.now() - since > self.rng.uniform(5, 300):
                 del self.paused_at[comm_id]
-                self.api.control.resume(comm_id)
+                self.api.control.resume(comm_id, by=ADMIN)
                 self.faults["resumed a paused communication"] += 1
 
     def _pause(self, comm_id: str, mid_task: bool) -> None:
@@ -607,7 +607,7 @@ class FaultRun:
             return
         if comm_id in self.paused_at:
             return
-        self.api.control.pause(comm_id)
+        self.api.control.pause(comm_id, by=ADMIN)
         self.paused_at[comm_id] = self.clock.now()
         self.faults["paused a communication" + (" mid-task" if mid_task else "")] += 1
 
@@ -620,7 +620,7 @@ class FaultRun:
         for comm_id in list(self.paused_at):
             if comm_id != "cancelled":
                 del self.paused_at[comm_id]
-                self.api.control.resume(comm_id)
+                self.api.control.resume(comm_id, by=ADMIN)
                 self.faults["resumed a paused communication"] += 1
                 return False
         for comm_id in self.comm_ids.values():

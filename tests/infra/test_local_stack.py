@@ -19,8 +19,14 @@ import pytest
 from moto import mock_aws
 
 from chalicelib.local.pollers import Consumer, QueuePoller, failed_ids
-from chalicelib.local.resources import create_resources_with_clients, load_template, local_template
+from chalicelib.local.resources import (
+    LOCAL_RESOURCE_TYPES,
+    create_resources_with_clients,
+    load_template,
+    local_template,
+)
 from chalicelib.local.stack import free_port
+from chalicelib.local.ticker import ScheduledFunction, ScheduleTicker, scheduled_functions_from_app
 from chalicelib.local.tokens import VIEWER, mint_dev_token, mint_for_name
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,15 +64,17 @@ def test_local_resources_are_the_templates_tables_and_queues(aws: None) -> None:
     ddb = boto3.client("dynamodb")
     for resource in local_template()["Resources"].values():
         props = resource["Properties"]
-        name = props.get("TableName", props.get("QueueName"))["Fn::Sub"].replace("${Stage}", "dev")
         if resource["Type"] == "AWS::DynamoDB::Table":
-            table = ddb.describe_table(TableName=name)["Table"]
+            table = ddb.describe_table(TableName=props["TableName"]["Fn::Sub"].replace("${Stage}", "dev"))[
+                "Table"
+            ]
             assert table["KeySchema"] == props["KeySchema"]
             described = {g["IndexName"]: g["KeySchema"] for g in table.get("GlobalSecondaryIndexes", [])}
             assert described == {
                 g["IndexName"]: g["KeySchema"] for g in props.get("GlobalSecondaryIndexes", [])
             }
-        else:
+        elif resource["Type"] == "AWS::SQS::Queue":
+            name = props["QueueName"]["Fn::Sub"].replace("${Stage}", "dev")
             attrs = boto3.client("sqs").get_queue_attributes(
                 QueueUrl=_queue_url(name), AttributeNames=["All"]
             )
@@ -80,14 +88,16 @@ def test_local_resources_are_the_templates_tables_and_queues(aws: None) -> None:
 @pytest.mark.infra
 def test_creating_resources_twice_is_harmless(aws: None) -> None:
     create_resources_with_clients(boto3.client("cloudformation"), boto3.client("ses"), stage="dev")
-    assert len(boto3.client("dynamodb").list_tables()["TableNames"]) == 4
+    tables = [r for r in local_template()["Resources"].values() if r["Type"] == "AWS::DynamoDB::Table"]
+    assert len(boto3.client("dynamodb").list_tables()["TableNames"]) == len(tables) == 6
 
 
 @pytest.mark.infra
 def test_local_template_keeps_only_standalone_resources() -> None:
     kept = local_template()["Resources"]
-    assert {r["Type"] for r in kept.values()} == {"AWS::DynamoDB::Table", "AWS::SQS::Queue"}
+    assert {r["Type"] for r in kept.values()} <= LOCAL_RESOURCE_TYPES
     assert set(kept) < set(load_template()["Resources"])
+    assert local_template()["Conditions"] == load_template()["Conditions"]
 
 
 # -- pollers ---------------------------------------------------------------------------------
@@ -185,6 +195,62 @@ def test_poller_thread_stops_on_its_event(aws: None) -> None:
     assert not poller.is_alive()
 
 
+@pytest.mark.infra
+def test_local_tables_get_the_templates_time_to_live(aws: None) -> None:
+    create_resources_with_clients(
+        boto3.client("cloudformation"), boto3.client("ses"), stage="dev", dynamodb=boto3.client("dynamodb")
+    )
+    ttl = boto3.client("dynamodb").describe_time_to_live(TableName="herald-dev-messages")[
+        "TimeToLiveDescription"
+    ]
+    assert (ttl["TimeToLiveStatus"], ttl["AttributeName"]) == ("ENABLED", "expires_at")
+
+
+# -- schedule ticker -------------------------------------------------------------------------
+
+
+def test_the_ticker_finds_the_apps_schedule_handlers() -> None:
+    import app
+
+    functions = {f.name: f for f in scheduled_functions_from_app(app, lambda name: (60, 512))}
+    # One ticker runs both: scheduled communications and the sending sweep.
+    assert sorted(functions) == ["schedule_tick", "sweep"]
+    assert {f.expression for f in functions.values()} == {"rate(1 minute)"}
+    assert functions["schedule_tick"].handler is app.schedule_tick
+    assert functions["sweep"].handler is app.sweep
+
+
+def test_each_tick_sends_an_eventbridge_scheduled_event_and_survives_a_failing_handler() -> None:
+    events: list[dict[str, Any]] = []
+    contexts: list[Any] = []
+
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        events.append(event)
+        contexts.append(context)
+        if len(events) == 1:
+            raise RuntimeError("DynamoDB throttled")
+        return {"started": []}
+
+    ticker = ScheduleTicker([ScheduledFunction("schedule_tick", "rate(1 minute)", handler)], interval_s=0.05)
+    assert ticker.tick() == [None]  # the failure is logged; the next tick runs again
+    ticker.start()
+    deadline = time.monotonic() + 5
+    while len(events) < 3 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    ticker.stop(timeout_s=5)
+    assert not ticker.is_alive() and len(events) >= 3
+    event = events[-1]
+    assert (event["source"], event["detail-type"], event["detail"]) == ("aws.events", "Scheduled Event", {})
+    assert event["resources"][0].startswith("arn:aws:events:us-east-1:")
+    assert event["time"].endswith("Z")
+    assert contexts[-1].function_name == "schedule_tick"
+
+
+def test_a_ticker_needs_a_positive_interval() -> None:
+    with pytest.raises(ValueError):
+        ScheduleTicker([], interval_s=0)
+
+
 # -- tokens ----------------------------------------------------------------------------------
 
 
@@ -244,39 +310,3 @@ def test_python_m_chalicelib_local_serves_health_and_stops_on_sigterm() -> None:
 
 
 # -- schedule ticker -------------------------------------------------------------------------
-
-
-def test_the_ticker_runs_the_apps_scheduled_functions_with_an_eventbridge_event() -> None:
-    import threading
-    import types
-
-    from chalice import Chalice, Rate
-
-    from chalicelib.local.ticker import ScheduleTicker, scheduled_from_app
-
-    app = Chalice(app_name="ticker-test")
-    seen: list[Any] = []
-
-    @app.schedule(Rate(1, unit=Rate.MINUTES))
-    def every_minute(event):
-        seen.append(event.to_dict())
-        return {"ok": True}
-
-    module = types.SimpleNamespace(app=app, every_minute=every_minute)
-    scheduled = scheduled_from_app(module)
-    assert [job.name for job in scheduled] == ["every_minute"]
-    ticker = ScheduleTicker(scheduled, interval_s=0.05, stop_event=threading.Event())
-    ticker.start()
-    deadline = time.monotonic() + 5
-    while len(seen) < 2 and time.monotonic() < deadline:
-        time.sleep(0.02)
-    ticker.stop()
-    assert len(seen) >= 2
-    assert seen[0]["detail-type"] == "Scheduled Event" and seen[0]["source"] == "aws.events"
-
-
-def test_the_app_schedules_the_sweep() -> None:
-    import app as app_module
-    from chalicelib.local.ticker import scheduled_from_app
-
-    assert [job.name for job in scheduled_from_app(app_module)] == ["sweep"]

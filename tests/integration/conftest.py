@@ -26,8 +26,18 @@ class Api:
     def call(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None) -> Any:
         raw = body if isinstance(body, str | bytes) or body is None else json.dumps(body)
         response = getattr(self.client.http, method)(path, headers={**self.auth, **(headers or {})}, body=raw)
-        response.json = json.loads(response.body) if response.body else None
+        is_json = str(response.headers.get("Content-Type", "")).startswith("application/json")
+        response.json = json.loads(response.body) if response.body and is_json else None
         return response
+
+    def as_admin(
+        self, sub: str, given_name: str, family_name: str, permissions: str = "mass_communications"
+    ) -> Api:
+        """The same client with another person's token."""
+        from chalicelib.local.tokens import mint_dev_token
+
+        token = mint_dev_token(sub, given_name, family_name, permissions=permissions)
+        return Api(self.client, {"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
 
     def put_account(self, **overrides: Any) -> str:
         account_id = overrides.pop("account_id", None) or str(uuid.uuid4())
@@ -112,6 +122,28 @@ def drain(client: Any, max_rounds: int = 500) -> None:
         if not planned and not sent:
             return
     raise AssertionError("queues did not drain")
+
+
+def tick(client: Any) -> dict[str, list[str]]:
+    """One run of the schedule handler, with the event EventBridge's rule sends."""
+    event = client.events.generate_cw_event(
+        source="aws.events",
+        detail_type="Scheduled Event",
+        detail={},
+        resources=[f"arn:aws:events:us-east-1:{ACCOUNT}:rule/herald-dev-schedule-tick"],
+        region="us-east-1",
+    )
+    result: dict[str, list[str]] = client.lambda_.invoke("schedule_tick", event).payload
+    return result
+
+
+def plan_queue_bodies() -> list[dict[str, Any]]:
+    """The planning tasks waiting on the plan queue (left there, visible again at once)."""
+    sqs = boto3.client("sqs")
+    messages = sqs.receive_message(
+        QueueUrl=_queue_url(get_settings().plan_queue), MaxNumberOfMessages=10, VisibilityTimeout=0
+    ).get("Messages", [])
+    return [json.loads(m["Body"]) for m in messages]
 
 
 def sent_emails() -> list[Any]:

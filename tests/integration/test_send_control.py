@@ -209,8 +209,18 @@ def test_the_sweep_finishes_a_communication_whose_finish_was_cut_short(api, clie
     assert _detail(api, comm_id)["status"] == "COMPLETED"
 
 
-def test_two_admins_sending_at_once_start_it_once(api, client):
+def test_two_admins_sending_at_once_start_it_once(api, client, monkeypatch):
     comm_id, _ = _communication(api, 2)
+    # DynamoDB applies each conditional write atomically; moto's in-process backend does not
+    # between threads, so its writes are serialised here the way DynamoDB serialises them.
+    store = services().communication_store
+    atomic, update_item = threading.Lock(), store._client.update_item
+
+    def atomic_update_item(**kwargs):
+        with atomic:
+            return update_item(**kwargs)
+
+    monkeypatch.setattr(store._client, "update_item", atomic_update_item)
     admins = [Admin(f"admin-{i}", "Admin", str(i), can_write=True) for i in range(4)]
     barrier = threading.Barrier(len(admins))
     results = []
@@ -276,3 +286,24 @@ def test_the_openapi_document_lists_the_control_routes(client):
     paths = client.http.get("/openapi.json").json_body["paths"]
     for action in ("cancel", "pause", "resume"):
         assert "post" in paths[f"/communications/{{comm_id}}/{action}"]
+
+
+def test_pause_resume_and_cancel_are_in_the_audit_trail(api, client):
+    # GIVEN a communication sending
+    rig = Rig(send_task_size=2)
+    comm_id, _ = _communication(api, 4)
+    api.call("post", f"/communications/{comm_id}/send")
+    rig.deliver("plan")
+    # WHEN an admin pauses, resumes, then cancels it (asking twice for the pause)
+    for action in ("pause", "pause", "resume", "cancel"):
+        assert api.call("post", f"/communications/{comm_id}/{action}").status_code == 200, action
+    rig.drain()
+    # THEN each change is recorded once, with who and the statuses moved from and to
+    entries = api.call("get", f"/communications/{comm_id}/audit").json["items"]
+    moves = [(e["action"], e["details"].get("from"), e["details"].get("to")) for e in entries[-3:]]
+    assert moves == [
+        ("pause", "IN_PROGRESS", "PAUSED"),
+        ("resume", "PAUSED", "IN_PROGRESS"),
+        ("cancel", "IN_PROGRESS", "CANCELLED"),
+    ]
+    assert {e["actor"]["id"] for e in entries[-3:]} == {entries[0]["actor"]["id"]}

@@ -1,10 +1,510 @@
-"""In-memory stand-ins for the ports the domain's unit tests need."""
+"""In-memory fakes of every port in chalicelib/domain/ports.py, behaving like the adapters.
+
+Each fake mirrors what its DynamoDB/SQS adapter does where a service could tell the difference:
+conditional writes (drafts only, IN_PROGRESS only), once-only chunk totals and task claims,
+counters added to the communication, and fresh copies on every read, so a test never
+sees a change that the store did not make.
+"""
 
 from __future__ import annotations
 
+import copy
+import uuid
 from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
 
-from chalicelib.domain.ports import FleetRate
+from chalicelib.domain.errors import Conflict, SendFailure
+from chalicelib.domain.models import (
+    Account,
+    AudienceSummary,
+    AuditEntry,
+    Channel,
+    Communication,
+    CommunicationStatus,
+    ContactHours,
+    Content,
+    Counts,
+    EmailContent,
+    Message,
+    MessageStatus,
+    OutgoingEmail,
+    OutgoingSms,
+    Page,
+    SendResult,
+    SmsContent,
+    utc_now,
+)
+from chalicelib.domain.operator_settings import OperatorSettings, Providers, RateLimits
+from chalicelib.domain.ports import AccountFilter, FleetRate, SendTask
+
+# --- builders -------------------------------------------------------------------------------
+
+
+def new_uuid() -> str:
+    return str(uuid.uuid4())
+
+
+def make_account(**overrides: Any) -> Account:
+    """An active English account preferring both channels, with a valid email and phone."""
+    values: dict[str, Any] = {
+        "account_id": new_uuid(),
+        "first_name": "Ada",
+        "last_name": "Lovelace",
+        "language": "en",
+        "channels": [Channel.EMAIL, Channel.SMS],
+        "email": "ada@example.com",
+        "phone": "+15145550100",
+    }
+    values.update(overrides)
+    return Account(**values)
+
+
+def make_operator_settings(**overrides: Any) -> OperatorSettings:
+    """Operator settings as the environment defaults give them, with `overrides`."""
+    values: dict[str, Any] = {
+        "from_email": "notices@herald.example",
+        "from_name": "Herald",
+        "reply_to": None,
+        "sms_sender": None,
+        "default_language": "en",
+        "default_timezone": "UTC",
+        "contact_hours": ContactHours("08:00", "21:00", ("mon", "tue", "wed", "thu", "fri", "sat")),
+        "providers": Providers(email="ses", sms="sns"),
+        "rate_limits": RateLimits(email_per_s=14.0, sms_per_s=20.0),
+        "approval_threshold": None,
+        "retention_days": 180,
+    }
+    values.update(overrides)
+    return OperatorSettings(**values)
+
+
+def bilingual_content() -> Content:
+    """English and French content on both channels, each naming the language it is in."""
+    return Content(
+        email={
+            "en": EmailContent(
+                subject="Outage for {{ account.first_name }}",
+                html="<p>Hello {{ account.first_name }}</p>",
+                text="Hello {{ account.first_name }}",
+            ),
+            "fr": EmailContent(
+                subject="Panne pour {{ account.first_name }}",
+                html="<p>Bonjour {{ account.first_name }}</p>",
+                text="Bonjour {{ account.first_name }}",
+            ),
+        },
+        sms={
+            "en": SmsContent(body="EN: outage tonight, {{ account.first_name }}"),
+            "fr": SmsContent(body="FR: panne ce soir, {{ account.first_name }}"),
+        },
+    )
+
+
+def tally(messages: Iterable[Message]) -> dict[Channel, Counts]:
+    """Counters recomputed from message records, to compare with the communication's own."""
+    counts: dict[Channel, Counts] = {}
+    for message in messages:
+        channel_counts = counts.setdefault(message.channel, Counts())
+        channel_counts.total += 1
+        match message.status:
+            case MessageStatus.SENT | MessageStatus.DELIVERED | MessageStatus.FAILED:
+                channel_counts.sent += 1
+            case MessageStatus.SEND_FAILED:
+                channel_counts.send_failed += 1
+            case MessageStatus.SKIPPED:
+                channel_counts.skipped += 1
+            case MessageStatus.CANCELLED:
+                channel_counts.cancelled += 1
+    return counts
+
+
+def _page[T](items: list[T], cursor: str | None, limit: int) -> Page[T]:
+    start = int(cursor) if cursor else 0
+    end = start + limit
+    return Page(items[start:end], str(end) if end < len(items) else None)
+
+
+# --- storage --------------------------------------------------------------------------------
+
+
+class FakeAccountDirectory:
+    """Accounts by id; reads return copies, like items deserialized from DynamoDB."""
+
+    def __init__(self) -> None:
+        self.accounts: dict[str, Account] = {}
+        self.get_many_calls = 0
+
+    def add(self, **overrides: Any) -> Account:
+        """Test helper: store `make_account(**overrides)` and return it."""
+        account = make_account(**overrides)
+        self.put(account)
+        return account
+
+    def put(self, account: Account) -> bool:
+        created = account.account_id not in self.accounts
+        self.accounts[account.account_id] = copy.deepcopy(account)
+        return created
+
+    def put_many(self, accounts: Sequence[Account]) -> None:
+        for account in accounts:
+            self.put(account)
+
+    def get(self, account_id: str) -> Account | None:
+        account = self.accounts.get(account_id)
+        return copy.deepcopy(account) if account else None
+
+    def get_many(self, account_ids: Sequence[str]) -> dict[str, Account]:
+        self.get_many_calls += 1
+        return {
+            account_id: copy.deepcopy(self.accounts[account_id])
+            for account_id in dict.fromkeys(account_ids)
+            if account_id in self.accounts
+        }
+
+    def list(self, account_filter: AccountFilter, cursor: str | None, limit: int) -> Page[Account]:
+        def matches(account: Account) -> bool:
+            return all(
+                getattr(account, key) in wanted
+                for key in ("service_area", "network_provider", "segment")
+                if (wanted := getattr(account_filter, key))
+            )
+
+        found = [copy.deepcopy(a) for a in self.accounts.values() if matches(a)]
+        return _page(found, cursor, limit)
+
+
+class FakeCommunicationStore:
+    """Communications by id, with the adapter's conditional writes."""
+
+    def __init__(self) -> None:
+        self.items: dict[str, Communication] = {}
+        self.due_queries = 0
+
+    def _fresh(self, stored: Communication) -> Communication:
+        fresh = copy.deepcopy(stored)
+        # DynamoDB gives every channel of the communication its counters, zero when never added.
+        fresh.counts_by_channel = {
+            channel: copy.deepcopy(stored.counts_by_channel.get(channel, Counts()))
+            for channel in stored.channels
+        }
+        if fresh.sent_by is not None:
+            fresh.sent_by = replace(fresh.sent_by, can_write=False)
+        for role in ("created_by", "scheduled_by", "approved_by"):
+            admin = getattr(fresh, role)
+            if admin is not None:
+                setattr(fresh, role, replace(admin, can_write=False))
+        return fresh
+
+    def _stored(self, comm_id: str) -> Communication:
+        try:
+            return self.items[comm_id]
+        except KeyError:
+            raise KeyError(f"no communication {comm_id}") from None
+
+    def _draft(self, comm_id: str, doing: str) -> Communication:
+        stored = self.items.get(comm_id)
+        if stored is None or stored.status is not CommunicationStatus.DRAFT:
+            raise Conflict(f"only drafts can be {doing}; this communication is no longer a draft")
+        return stored
+
+    def force_status(self, comm_id: str, status: CommunicationStatus) -> None:
+        """Test helper: move a communication as a service not yet written would (cancel, pause)."""
+        self._stored(comm_id).status = status
+
+    def create(self, communication: Communication) -> None:
+        if communication.comm_id in self.items:
+            raise RuntimeError(f"communication {communication.comm_id} already exists")
+        self.items[communication.comm_id] = copy.deepcopy(communication)
+
+    def get(self, comm_id: str) -> Communication | None:
+        stored = self.items.get(comm_id)
+        return self._fresh(stored) if stored else None
+
+    def list(self, status: CommunicationStatus | None, cursor: str | None, limit: int) -> Page[Communication]:
+        newest_first = sorted(self.items.values(), key=lambda c: (c.created_at, c.comm_id), reverse=True)
+        found = [self._fresh(c) for c in newest_first if status is None or c.status is status]
+        return _page(found, cursor, limit)
+
+    def save_draft(self, communication: Communication) -> None:
+        stored = self._draft(communication.comm_id, "changed")
+        # Only the draft's own fields are written, as the adapter's update expression does.
+        stored.name = communication.name
+        stored.channels = list(communication.channels)
+        stored.default_language = communication.default_language
+        stored.content = communication.content
+        stored.wizard_step = communication.wizard_step
+        stored.urgent = communication.urgent
+        stored.expires_at = communication.expires_at
+        stored.contact_hours = communication.contact_hours
+        stored.updated_at = communication.updated_at
+
+    def delete_draft(self, comm_id: str) -> None:
+        self._draft(comm_id, "deleted")
+        del self.items[comm_id]
+
+    def set_audience(self, comm_id: str, audience: AudienceSummary) -> None:
+        stored = self._draft(comm_id, "changed")
+        stored.audience = copy.deepcopy(audience)
+        stored.updated_at = utc_now()
+
+    def start_sending(
+        self, communication: Communication, expected: CommunicationStatus = CommunicationStatus.DRAFT
+    ) -> bool:
+        return self.move(communication, expected)
+
+    def move(self, communication: Communication, expected: CommunicationStatus) -> bool:
+        stored = self.items.get(communication.comm_id)
+        if stored is None or stored.status is not expected:
+            return False
+        # The status and the fields that move with it, as the adapter's update writes them.
+        for name in (
+            "status",
+            "sent_by",
+            "started_at",
+            "finished_at",
+            "send_at",
+            "scheduled_by",
+            "approved_by",
+            "approved_at",
+        ):
+            setattr(stored, name, copy.deepcopy(getattr(communication, name)))
+        stored.updated_at = utc_now()
+        return True
+
+    def due(self, now: datetime, cursor: str | None, limit: int) -> Page[str]:
+        """Like the sparse by_schedule index: only SCHEDULED ones, earliest send_at first.
+
+        The cursor is the last key returned, as DynamoDB's LastEvaluatedKey is, so a page after
+        communications left the index (they were started) still goes on where it stopped.
+        """
+        self.due_queries += 1
+        keys = sorted(
+            (c.send_at.isoformat(), c.comm_id)
+            for c in self.items.values()
+            if c.status is CommunicationStatus.SCHEDULED and c.send_at is not None and c.send_at <= now
+        )
+        after = tuple(cursor.split("|", 1)) if cursor else None
+        remaining = [key for key in keys if after is None or key > after]
+        page = remaining[:limit]
+        next_cursor = "|".join(page[-1]) if len(remaining) > limit else None
+        return Page([comm_id for _, comm_id in page], next_cursor)
+
+    def mark_planning_done(self, comm_id: str) -> Communication:
+        stored = self._stored(comm_id)
+        stored.planning_done = True
+        return self._fresh(stored)
+
+    def finish(self, comm_id: str, status: CommunicationStatus) -> bool:
+        stored = self.items.get(comm_id)
+        if stored is None or stored.status is not CommunicationStatus.IN_PROGRESS:
+            return False
+        stored.status = status
+        stored.finished_at = stored.updated_at = utc_now()
+        return True
+
+    def add_counters(self, comm_id: str, counts_by_channel: dict[Channel, Counts]) -> None:
+        """What the ledger's transactions do to the communication item (ADD on each counter)."""
+        stored = self._stored(comm_id)
+        for channel, counts in counts_by_channel.items():
+            stored.counts_by_channel[channel] = stored.counts_by_channel.get(channel, Counts()) + counts
+        stored.updated_at = utc_now()
+
+
+class FakeAudienceStore:
+    """Numbered chunks of account ids per communication."""
+
+    def __init__(self) -> None:
+        self.chunks: dict[tuple[str, int], list[str]] = {}
+        # Chunk markers set by the ledger; a rewritten chunk loses its marker, like a new item.
+        self.planned: set[tuple[str, int]] = set()
+
+    def replace(self, comm_id: str, chunks: Iterable[list[str]], previous_chunks: int) -> int:
+        written = 0
+        for account_ids in chunks:
+            self.chunks[(comm_id, written)] = list(account_ids)
+            self.planned.discard((comm_id, written))
+            written += 1
+        for number in range(written, previous_chunks):
+            self.chunks.pop((comm_id, number), None)
+            self.planned.discard((comm_id, number))
+        return written
+
+    def chunk(self, comm_id: str, number: int) -> list[str] | None:
+        ids = self.chunks.get((comm_id, number))
+        return list(ids) if ids is not None else None
+
+    def account_ids(self, comm_id: str) -> list[str]:
+        """Test helper: the whole audience in chunk order."""
+        numbers = sorted(n for c, n in self.chunks if c == comm_id)
+        return [account_id for n in numbers for account_id in self.chunks[(comm_id, n)]]
+
+
+class FakeMessageStore:
+    """Message records by (comm_id, message_id); a put replaces the record, like PutItem."""
+
+    def __init__(self) -> None:
+        self.records: dict[tuple[str, str], Message] = {}
+        self.put_calls = 0
+
+    def of(self, comm_id: str) -> list[Message]:
+        """Test helper: every record of a communication."""
+        return [copy.deepcopy(m) for (c, _), m in sorted(self.records.items()) if c == comm_id]
+
+    def for_account(self, comm_id: str, account_id: str) -> dict[Channel, Message]:
+        """Test helper: an account's messages by channel."""
+        return {m.channel: m for m in self.of(comm_id) if m.account_id == account_id}
+
+    def put_many(self, messages: Sequence[Message]) -> None:
+        self.put_calls += 1
+        for message in messages:
+            self.records[(message.comm_id, message.message_id)] = copy.deepcopy(message)
+
+    def get(self, comm_id: str, message_id: str) -> Message | None:
+        message = self.records.get((comm_id, message_id))
+        return copy.deepcopy(message) if message else None
+
+    def list(
+        self,
+        comm_id: str,
+        channel: Channel | None,
+        statuses: frozenset[MessageStatus] | None,
+        account_id: str | None,
+        cursor: str | None,
+        limit: int,
+    ) -> Page[Message]:
+        found = [
+            copy.deepcopy(message)
+            for (c, _), message in sorted(self.records.items())
+            if c == comm_id
+            and (channel is None or message.channel is channel)
+            and (not statuses or message.status in statuses)
+            and (account_id is None or message.account_id == account_id)
+        ]
+        return _page(found, cursor, limit)
+
+
+class FakeAuditLog:
+    """Entries per subject in the order recorded (oldest first), like the time-sorted partition."""
+
+    def __init__(self) -> None:
+        self.entries: list[AuditEntry] = []
+
+    def record(self, entry: AuditEntry) -> None:
+        self.entries.append(copy.deepcopy(entry))
+
+    def list(self, subject: str, cursor: str | None, limit: int) -> Page[AuditEntry]:
+        return _page([copy.deepcopy(e) for e in self.entries if e.subject == subject], cursor, limit)
+
+    def actions(self, subject: str) -> list[str]:
+        """Test helper: the actions recorded for a subject, in order."""
+        return [str(e.action) for e in self.entries if e.subject == subject]
+
+
+class FakeSettingsStore:
+    """The one settings record, with the adapter's version check."""
+
+    def __init__(self) -> None:
+        self.saved: OperatorSettings | None = None
+        self.reads = 0
+
+    def get(self) -> OperatorSettings | None:
+        self.reads += 1
+        return self.saved
+
+    def put(self, settings: OperatorSettings, expected_version: int) -> bool:
+        current = self.saved.version if self.saved else 0
+        if current != expected_version:
+            return False
+        self.saved = settings
+        return True
+
+
+# --- queue ----------------------------------------------------------------------------------
+
+
+class FakeWorkQueue:
+    """Planning and send tasks in FIFO lists, drained by `run_until_idle`."""
+
+    def __init__(self) -> None:
+        self.planning: list[tuple[str, int]] = []
+        self.send_tasks: list[SendTask] = []
+        self.planning_enqueued = 0
+        self.send_tasks_enqueued = 0
+
+    def enqueue_planning(self, comm_id: str, first_chunk: int) -> None:
+        self.planning.append((comm_id, first_chunk))
+        self.planning_enqueued += 1
+
+    def enqueue_send_tasks(self, tasks: Sequence[SendTask]) -> None:
+        self.send_tasks.extend(tasks)
+        self.send_tasks_enqueued += len(tasks)
+
+    @property
+    def idle(self) -> bool:
+        return not self.planning and not self.send_tasks
+
+
+# --- providers ------------------------------------------------------------------------------
+
+
+class _FakeProvider:
+    name = "fake"
+
+    def __init__(self) -> None:
+        self.attempts: list[str] = []  # every address tried, including refused attempts
+        self._failures: dict[str, list[SendFailure]] = {}
+        self._always: dict[str, SendFailure] = {}
+
+    def fail(self, address: str, error: SendFailure, times: int | None = None) -> None:
+        """Raise `error` for the next `times` attempts to `address` (every attempt when None)."""
+        if times is None:
+            self._always[address] = error
+        else:
+            self._failures.setdefault(address, []).extend([error] * times)
+
+    def _take(self, address: str) -> SendResult:
+        self.attempts.append(address)
+        queued = self._failures.get(address)
+        if queued:
+            raise queued.pop(0)
+        if address in self._always:
+            raise self._always[address]
+        return SendResult(provider=self.name, provider_message_id=f"{self.name}-{len(self.attempts)}")
+
+
+class FakeEmailSender(_FakeProvider):
+    name = "fake-email"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent: list[OutgoingEmail] = []
+
+    def send(self, email: OutgoingEmail) -> SendResult:
+        result = self._take(email.to)
+        self.sent.append(email)
+        return result
+
+    def to(self, address: str) -> list[OutgoingEmail]:
+        return [email for email in self.sent if email.to == address]
+
+
+class FakeSmsSender(_FakeProvider):
+    name = "fake-sms"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent: list[OutgoingSms] = []
+
+    def send(self, sms: OutgoingSms) -> SendResult:
+        result = self._take(sms.to)
+        self.sent.append(sms)
+        return result
+
+    def to(self, address: str) -> list[OutgoingSms]:
+        return [sms for sms in self.sent if sms.to == address]
 
 
 class InMemoryRateLimitStore:

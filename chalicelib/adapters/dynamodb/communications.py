@@ -18,6 +18,7 @@ from chalicelib.domain.models import (
     Channel,
     Communication,
     CommunicationStatus,
+    ContactHours,
     Content,
     Counts,
     Page,
@@ -26,6 +27,9 @@ from chalicelib.domain.models import (
 )
 
 LIST_PARTITION = "communications"
+# The by_schedule index is sparse: only SCHEDULED communications carry schedule_pk.
+SCHEDULE_INDEX = "by_schedule"
+SCHEDULE_PARTITION = "scheduled"
 PRECISE_TIME = "%Y-%m-%dT%H:%M:%S.%f"
 
 
@@ -67,12 +71,18 @@ def communication_from_item(item: dict[str, Any]) -> Communication:
             for channel in channels
         },
         planning_done=bool(values.get("planning_done")),
-        urgent=bool(values.get("urgent")),
         plan_state=values.get("plan_state", "queued"),
         plan_next=int(values.get("plan_next", 0)),
         plan_touched_at=float(values.get("plan_touched_at", 0)),
         tasks_planned=int(values.get("tasks_planned", 0)),
         tasks_done=int(values.get("tasks_done", 0)),
+        send_at=_time(values.get("send_at")),
+        scheduled_by=_admin(values.get("scheduled_by")),
+        approved_by=_admin(values.get("approved_by")),
+        approved_at=_time(values.get("approved_at")),
+        urgent=bool(values.get("urgent")),
+        expires_at=_time(values.get("expires_at")),
+        contact_hours=ContactHours.from_api(values["contact_hours"]) if values.get("contact_hours") else None,
     )
 
 
@@ -85,6 +95,28 @@ def _draft_values(communication: Communication) -> dict[str, Any]:
         "wizard_step": communication.wizard_step,
         "updated_at": iso(communication.updated_at),
         "urgent": communication.urgent,
+        "expires_at": iso(communication.expires_at),
+        "contact_hours": communication.contact_hours.to_api() if communication.contact_hours else None,
+    }
+
+
+def _admin_values(admin: Admin | None) -> dict[str, str] | None:
+    return admin.to_api() if admin else None
+
+
+def _lifecycle_values(communication: Communication) -> dict[str, Any]:
+    """Status and the fields that move with it; None values are removed from the item."""
+    return {
+        "status": str(communication.status),
+        "sent_by": _admin_values(communication.sent_by),
+        "started_at": iso(communication.started_at),
+        "finished_at": iso(communication.finished_at),
+        "send_at": iso(communication.send_at),
+        "scheduled_by": _admin_values(communication.scheduled_by),
+        "approved_by": _admin_values(communication.approved_by),
+        "approved_at": iso(communication.approved_at),
+        "schedule_pk": SCHEDULE_PARTITION if communication.status is CommunicationStatus.SCHEDULED else None,
+        "updated_at": iso(utc_now()),
     }
 
 
@@ -198,14 +230,25 @@ class DynamoCommunicationStore:
                 ) from error
             raise
 
-    def start_sending(self, communication: Communication) -> bool:
-        values = {
-            "status": str(communication.status),
-            "sent_by": communication.sent_by.to_api() if communication.sent_by else None,
-            "started_at": iso(communication.started_at),
-            "updated_at": iso(utc_now()),
-        }
-        return self._conditional(communication.comm_id, values, CommunicationStatus.DRAFT)
+    def start_sending(
+        self, communication: Communication, expected: CommunicationStatus = CommunicationStatus.DRAFT
+    ) -> bool:
+        return self._conditional(communication.comm_id, _lifecycle_values(communication), expected)
+
+    def move(self, communication: Communication, expected: CommunicationStatus) -> bool:
+        return self._conditional(communication.comm_id, _lifecycle_values(communication), expected)
+
+    def due(self, now: datetime, cursor: str | None, limit: int) -> Page[str]:
+        items, next_cursor = query_pages(
+            self._client,
+            limit,
+            cursor,
+            TableName=self._table,
+            IndexName=SCHEDULE_INDEX,
+            KeyConditionExpression="schedule_pk = :pk AND send_at <= :now",
+            ExpressionAttributeValues={":pk": {"S": SCHEDULE_PARTITION}, ":now": {"S": iso(now) or ""}},
+        )
+        return Page([item["comm_id"]["S"] for item in items], next_cursor)
 
     def mark_planning_done(self, comm_id: str) -> Communication:
         attributes = self._update(comm_id, {"planning_done": True}, return_new=True)
@@ -233,6 +276,8 @@ class DynamoCommunicationStore:
             CommunicationStatus.FAILED,
         ):
             expression += ", finished_at = :now"
+        # Out of the sparse schedule index whatever it becomes.
+        expression += " REMOVE schedule_pk"
         try:
             self._client.update_item(
                 TableName=self._table,

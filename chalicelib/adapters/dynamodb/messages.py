@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -46,13 +47,21 @@ def message_from_item(item: dict[str, Any]) -> Message:
     )
 
 
+# The table's TTL attribute: DynamoDB deletes a record (within days) once this epoch second passes.
+TTL_ATTRIBUTE = "expires_at"
+
+
 class DynamoMessageStore:
-    def __init__(self, client: Any, table: str) -> None:
+    def __init__(self, client: Any, table: str, retention_seconds: Callable[[], int]) -> None:
+        """`retention_seconds()` is the operator's current retention, read once per write batch."""
         self._client = client
         self._table = table
+        self._retention_seconds = retention_seconds
 
     def put_many(self, messages: Sequence[Message]) -> None:
-        batch_write(self._client, self._table, [message_to_item(m) for m in messages])
+        expires_at = {"N": str(int(time.time()) + self._retention_seconds())}
+        items = [{**message_to_item(m), TTL_ATTRIBUTE: expires_at} for m in messages]
+        batch_write(self._client, self._table, items)
 
     def get(self, comm_id: str, message_id: str) -> Message | None:
         response = self._client.get_item(
