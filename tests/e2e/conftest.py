@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -183,6 +184,12 @@ class Screen:
         self.page.get_by_label("Your name").fill(name)
         self.page.get_by_label("Access").select_option(role)
         self.page.get_by_role("button", name="Sign in").click()
+        # Signing in is asynchronous (the token is minted by the server); navigating before it is
+        # stored would land on the sign-in form again.
+        from playwright.sync_api import expect
+
+        signed_in = re.compile("^(Sign out|Sign in as someone else)$")
+        expect(self.page.get_by_role("button", name=signed_in)).to_be_visible()
 
     def shoot(self, name: str, full_page: bool = True) -> None:
         """A screenshot: into docs/screenshots/ with HERALD_SCREENSHOTS=1 (make screenshots), else tmp."""
