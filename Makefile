@@ -28,7 +28,8 @@ TOOLS_DIR   := .tools
 CHECKOV     := $(TOOLS_DIR)/checkov/bin/checkov
 CHECKOV_RUN := BC_SKIP_MAPPING=TRUE CKV_SKIP_PACKAGE_UPDATE_CHECK=true $(CHECKOV) --skip-download
 
-.PHONY: help venv tools run demo token lint fmt test package deploy clean clean-venv browser-deps vendor-ui screenshots ui-dist bench
+.PHONY: help venv tools run demo token lint fmt test package deploy clean clean-venv browser-deps vendor-ui screenshots ui-dist bench \
+	faults bench-sending dlq counts
 
 help: ## list targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -85,6 +86,39 @@ test: venv tools lint browser-deps ## lint, then every test (the infra tests pac
 
 bench: venv ## run the benchmarks (about 15 min: a 1M-row audience import), table + bench/results.json
 	$(PY) -m bench
+faults: venv ## fault-injection suite, >10,000 messages on moto: make faults [SEED=…]
+	PYTHONHASHSEED=0 $(PY) -m tests.faults $(if $(SEED),--seed $(SEED))
+
+bench-sending: venv ## AWS requests and write units per message of a 20,000-message send
+	$(PY) -m bench.sending
+
+# The operator tools, against the local stack (make run) on HERALD_MOTO_PORT.
+LOCAL_AWS := AWS_ENDPOINT_URL=http://127.0.0.1:$${HERALD_MOTO_PORT:-5555} AWS_ACCESS_KEY_ID=testing \
+	AWS_SECRET_ACCESS_KEY=testing
+
+dlq: venv ## dead-letter queues of the local stack: make dlq [CMD="show send" | CMD="redrive send"]
+	$(LOCAL_AWS) $(PY) -m chalicelib.ops.dlq $(CMD)
+
+counts: venv ## check a communication's counters against its records: make counts COMM=<id> [REPAIR=1]
+	$(LOCAL_AWS) $(PY) -m chalicelib.ops.counts $(COMM) $(if $(REPAIR),--repair)
+
+# The browser tests drive Debian's Chromium through Playwright (never Playwright's own download).
+browser-deps: ## install Debian's chromium for the browser tests, unless it is there already
+	@if [ -x $(CHROMIUM) ]; then echo "chromium: $$($(CHROMIUM) --version 2>/dev/null | head -1)"; \
+	else \
+	  if [ "$$(id -u)" != 0 ]; then echo "error: $(CHROMIUM) is missing; as root: apt-get install -y chromium" >&2; exit 1; fi; \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+	fi
+
+screenshots: venv browser-deps ## run the browser tests and save each screen under docs/screenshots/
+	HERALD_SCREENSHOTS=1 $(PY) -m pytest -q -m browser tests/e2e
+
+vendor-ui: venv ## re-fetch the admin app's pinned JS libraries from the npm registry (needs npm)
+	$(PY) tools/vendor_ui.py
+
+ui-dist: venv ## the admin app as static files for S3/CloudFront: make ui-dist API_BASE=https://… [COGNITO_DOMAIN=… COGNITO_CLIENT_ID=…]
+	$(PY) tools/ui_dist.py --out $(UI_DIST) --api-base "$(API_BASE)" \
+	  --cognito-domain "$(COGNITO_DOMAIN)" --cognito-client-id "$(COGNITO_CLIENT_ID)"
 
 package: venv tools ## write the deployable template for STAGE (default dev) to build/<stage>/sam.json; cfn-lint + checkov it
 	rm -rf $(BUILD_DIR)

@@ -29,7 +29,17 @@ def plan_worker(event):
 
 @app.on_sqs_message(queue=settings.send_queue, batch_size=10)
 def send_worker(event):
-    return workers.send.handle(event.to_dict())
+    return workers.send.handle(event.to_dict(), event.context)
+
+
+@app.on_sqs_message(queue=settings.urgent_send_queue, batch_size=10)
+def urgent_send_worker(event):
+    return workers.send.handle(event.to_dict(), event.context)
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES))
+def sweep(event):
+    return workers.sweep.handle()
 
 
 @app.on_sqs_message(queue=settings.events_queue, batch_size=10)

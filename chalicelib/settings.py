@@ -19,6 +19,14 @@ def _resource(kind: str) -> str:
     return f"herald-{_stage()}-{kind}"
 
 
+def _int(name: str, default: int) -> int:
+    return int(_env(name, str(default)))
+
+
+def _float(name: str, default: float) -> float:
+    return float(_env(name, str(default)))
+
+
 @dataclass(frozen=True)
 class Settings:
     stage: str = field(default_factory=_stage)
@@ -49,6 +57,9 @@ class Settings:
         default_factory=lambda: _env("HERALD_AUDIENCE_IMPORT_QUEUE", _resource("audience-import"))
     )
     jobs_queue: str = field(default_factory=lambda: _env("HERALD_JOBS_QUEUE", _resource("jobs")))
+    urgent_send_queue: str = field(
+        default_factory=lambda: _env("HERALD_URGENT_SEND_QUEUE", _resource("urgent-send"))
+    )
 
     # "cognito" on deployed stages: API Gateway's Cognito authorizer verifies tokens, and dev
     # tokens are refused. Read at import time too: it decides whether routes carry the authorizer.
@@ -87,6 +98,34 @@ class Settings:
     planner_chunks_per_run: int = field(
         default_factory=lambda: int(_env("HERALD_PLANNER_CHUNKS_PER_RUN", "50"))
     )
+    # Send tasks of one communication queued ahead at most: two communications share the workers
+    # instead of one waiting behind the other; more are planned as these finish.
+    planner_window_tasks: int = field(default_factory=lambda: _int("HERALD_PLANNER_WINDOW_TASKS", 40))
+    # Messages a worker may hand to providers before recording them: a crash turns at most these
+    # into UNKNOWN. Each window costs one transaction.
+    send_window: int = field(default_factory=lambda: _int("HERALD_SEND_WINDOW", 25))
+    # How long a task's claim holds without renewal; a dead worker's task is taken over after it.
+    send_lease_s: float = field(default_factory=lambda: _float("HERALD_SEND_LEASE_S", 120))
+    # How long provider events may take to prove an UNKNOWN message was sent; it must outlast the
+    # send worker's timeout, so no worker that lost its lease can still be writing.
+    reconcile_window_s: float = field(default_factory=lambda: _float("HERALD_RECONCILE_WINDOW_S", 600))
+    # How stale a worker's view of a communication's status may be (pause and cancel take effect
+    # within this).
+    status_cache_s: float = field(default_factory=lambda: _float("HERALD_STATUS_CACHE_S", 5))
+    # Time left at which a worker hands the rest of its task back to the queue.
+    handback_margin_s: float = field(default_factory=lambda: _float("HERALD_HANDBACK_MARGIN_S", 30))
+    # Attempts at a message whose provider failed without taking it (connection refused, 5xx).
+    send_attempts: int = field(default_factory=lambda: _int("HERALD_SEND_ATTEMPTS", 3))
+    retry_base_delay_s: float = field(default_factory=lambda: _float("HERALD_RETRY_BASE_DELAY_S", 0.5))
+    retry_max_delay_s: float = field(default_factory=lambda: _float("HERALD_RETRY_MAX_DELAY_S", 20))
+    # Planning queued but not moving for this long is queued again by the sweep.
+    plan_stall_s: float = field(default_factory=lambda: _float("HERALD_PLAN_STALL_S", 600))
+    # How often the sweep looks after each active communication.
+    watch_interval_s: float = field(default_factory=lambda: _float("HERALD_WATCH_INTERVAL_S", 60))
+    # Tokens a worker takes per request to the shared bucket.
+    rate_block: int = field(default_factory=lambda: _int("HERALD_RATE_BLOCK", 25))
+    # Share of each second bulk sends leave to urgent ones while urgent messages are going out.
+    urgent_reserve: float = field(default_factory=lambda: _float("HERALD_URGENT_RESERVE", 0.3))
     max_csv_bytes: int = field(
         default_factory=lambda: int(_env("HERALD_MAX_CSV_BYTES", str(6 * 1024 * 1024)))
     )

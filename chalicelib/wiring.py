@@ -13,23 +13,32 @@ if TYPE_CHECKING:
     from chalicelib.domain.accounts import AccountService
     from chalicelib.domain.audiences import AudienceService
     from chalicelib.domain.communications import CommunicationService
+    from chalicelib.domain.control import SendControl
     from chalicelib.domain.delivery import DeliveryTracker
     from chalicelib.domain.exports import ExportService
     from chalicelib.domain.followup import FollowUpService
     from chalicelib.domain.jobs import JobService
     from chalicelib.domain.operator_settings import OperatorSettings, SettingsService
-    from chalicelib.domain.ports import EmailSender, FileStore, Metrics, SmsSender
+    from chalicelib.domain.ports import Clock, EmailSender, FileStore, Metrics, SmsSender
+    from chalicelib.domain.ratelimit import RateLimiter
+    from chalicelib.domain.reconciliation import Reconciler
     from chalicelib.domain.review import ReviewService
     from chalicelib.domain.scheduling import Scheduler
     from chalicelib.domain.sending import Planner, Sender
+    from chalicelib.domain.sweep import Sweeper
     from chalicelib.domain.templates import TemplateService
 
 
 class Services:
     """Clients are created on first use, so a cold start pays only for what its handler touches."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
         self.settings = settings
+        if clock is None:
+            from chalicelib.domain.clock import SystemClock
+
+            clock = SystemClock()
+        self.clock: Clock = clock
         self._secret_values: dict[str, tuple[float, str]] = {}
 
     def _client(self, service: str) -> Any:
@@ -38,6 +47,23 @@ class Services:
 
         config = Config(retries={"max_attempts": 5, "mode": "adaptive"}, max_pool_connections=20)
         return boto3.session.Session().client(service, region_name=self.settings.region, config=config)
+
+    def _provider_client(self, service: str) -> Any:
+        """A provider client that never retries by itself: a retried send after a read timeout
+        could deliver twice. The sender retries by error class (domain/sending.py)."""
+        import boto3
+        from botocore.config import Config
+
+        config = Config(retries={"total_max_attempts": 1}, connect_timeout=5, read_timeout=20)
+        return boto3.session.Session().client(service, region_name=self.settings.region, config=config)
+
+    @cached_property
+    def sesv2(self) -> Any:
+        return self._provider_client("sesv2")
+
+    @cached_property
+    def sns(self) -> Any:
+        return self._provider_client("sns")
 
     @cached_property
     def dynamodb(self) -> Any:
@@ -106,10 +132,24 @@ class Services:
 
     @cached_property
     def ledger(self) -> Any:
-        from chalicelib.adapters.dynamodb.audiences import DynamoSendLedger
+        from chalicelib.adapters.dynamodb.ledger import DynamoSendLedger
 
-        return DynamoSendLedger(
-            self.dynamodb, self.settings.audiences_table, self.settings.communications_table
+        s = self.settings
+        return DynamoSendLedger(self.dynamodb, s.audiences_table, s.communications_table, s.messages_table)
+
+    @cached_property
+    def rate_limiter(self) -> RateLimiter:
+        from chalicelib.adapters.dynamodb.ratelimit import DynamoRateLimitStore
+        from chalicelib.domain.operator_settings import ProviderCeilings
+        from chalicelib.domain.ratelimit import RateLimiter
+
+        s = self.settings
+        return RateLimiter(
+            DynamoRateLimitStore(self.dynamodb, s.audiences_table),
+            ProviderCeilings(self.operator_settings.current),
+            self.clock,
+            block=s.rate_block,
+            urgent_reserve=s.urgent_reserve,
         )
 
     @cached_property
@@ -156,7 +196,8 @@ class Services:
     def work_queue(self) -> Any:
         from chalicelib.adapters.queue import SqsWorkQueue
 
-        return SqsWorkQueue(self.sqs, self.settings.plan_queue, self.settings.send_queue)
+        s = self.settings
+        return SqsWorkQueue(self.sqs, s.plan_queue, s.send_queue, s.urgent_send_queue)
 
     @cached_property
     def email_sender(self) -> EmailSender:
@@ -180,7 +221,7 @@ class Services:
         from chalicelib.adapters.email.ses import SesEmailSender
 
         return SesEmailSender(
-            self._client("sesv2"), s.from_email, s.from_name, s.ses_configuration_set, reply_to=s.reply_to
+            self.sesv2, s.from_email, s.from_name, s.ses_configuration_set, reply_to=s.reply_to
         )
 
     @cached_property
@@ -245,6 +286,7 @@ class Services:
             early=SqsEarlyEventQueue(self.sqs, s.events_queue, s.early_event_delay_s),
             max_attempts=s.early_event_attempts,
             provider_ids=self.provider_id_index if s.index_provider_ids else None,
+            proofs=self.reconciler,
         )
 
     @cached_property
@@ -305,6 +347,9 @@ class Services:
             messages=self.message_store,
             queue=self.work_queue,
             audience_chunk_size=self.settings.audience_chunk_size,
+            ledger=self.ledger,
+            clock=self.clock,
+            watch_interval_s=self.settings.watch_interval_s,
             audit=self.audit_log,
             operator_settings=self.operator_settings.get,
             templates=self.template_store,
@@ -338,22 +383,39 @@ class Services:
             directory=self.directory,
             ledger=self.ledger,
             queue=self.work_queue,
+            clock=self.clock,
             task_size=self.settings.send_task_size,
             chunks_per_run=self.settings.planner_chunks_per_run,
+            window_tasks=self.settings.planner_window_tasks,
         )
 
     @cached_property
     def sender(self) -> Sender:
-        from chalicelib.domain.sending import Sender
+        from chalicelib.domain.sending import CommunicationCache, Sender, SendPolicy
 
+        s = self.settings
         return Sender(
             communications=self.communication_store,
             directory=self.directory,
             messages=self._recorded_messages(),
             ledger=self.ledger,
+            queue=self.work_queue,
             email_sender=lambda: self.email_sender,
             sms_sender=lambda: self.sms_sender,
             suppressions=self.suppression_list,
+            limiter=self.rate_limiter,
+            clock=self.clock,
+            policy=SendPolicy(
+                window=s.send_window,
+                lease_s=s.send_lease_s,
+                reconcile_window_s=s.reconcile_window_s,
+                handback_margin_s=s.handback_margin_s,
+                attempts=s.send_attempts,
+                base_delay_s=s.retry_base_delay_s,
+                max_delay_s=s.retry_max_delay_s,
+                planning_low_water=s.planner_window_tasks // 2,
+            ),
+            cache=CommunicationCache(self.communication_store, self.clock, s.status_cache_s),
             identity=lambda: self.operator_settings.current().identity,
             metrics=self.metrics,
         )
@@ -429,6 +491,39 @@ class Services:
             queue=SqsJobQueue(self.sqs, self.settings.jobs_queue),
             files=lambda: self.files,
             runners={EXPORT_JOB: self.exports.run_job, "dry_run": dry_run},
+        )
+
+    @cached_property
+    def reconciler(self) -> Reconciler:
+        """`services().reconciler.reconcile_from_event(comm_id, message_id, provider_message_id)`."""
+        from chalicelib.domain.reconciliation import Reconciler
+
+        return Reconciler(self.ledger, self.message_store, self.communication_store)
+
+    @cached_property
+    def control(self) -> SendControl:
+        from chalicelib.domain.control import SendControl
+
+        return SendControl(self.communication_store, self.ledger, self.work_queue, self.clock, self.audit_log)
+
+    @cached_property
+    def sweeper(self) -> Sweeper:
+        from chalicelib.domain.sweep import Sweeper, SweepPolicy
+
+        s = self.settings
+        return Sweeper(
+            ledger=self.ledger,
+            reconciler=self.reconciler,
+            communications=self.communication_store,
+            audiences=self.audience_store,
+            queue=self.work_queue,
+            clock=self.clock,
+            policy=SweepPolicy(
+                lease_s=s.send_lease_s,
+                plan_stall_s=s.plan_stall_s,
+                watch_interval_s=s.watch_interval_s,
+                planning_low_water=s.planner_window_tasks // 2,
+            ),
         )
 
 

@@ -14,6 +14,9 @@ os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ.pop("AWS_ENDPOINT_URL", None)
+# Tests send fast; the rate limiter's own tests set their ceilings.
+os.environ.setdefault("HERALD_EMAIL_RATE_PER_S", "1000")
+os.environ.setdefault("HERALD_SMS_RATE_PER_S", "1000")
 
 
 @pytest.fixture

@@ -1,4 +1,8 @@
-"""SQS work queues: planning tasks and send tasks, many messages per SQS message."""
+"""SQS work queues: planning tasks and send tasks, many messages per SQS message.
+
+Send tasks go to the send queue, or to the urgent send queue for urgent communications: a
+separate consumer works through it, so an urgent message never waits behind bulk ones.
+"""
 
 from __future__ import annotations
 
@@ -15,15 +19,29 @@ SEND_BATCH_MAX = 10
 
 def send_task_to_body(task: SendTask) -> str:
     accounts = [[a.account_id, [str(c) for c in a.channels]] for a in task.accounts]
-    return json.dumps(
-        {"comm_id": task.comm_id, "task_id": task.task_id, "accounts": accounts}, separators=(",", ":")
-    )
+    body: dict[str, Any] = {
+        "comm_id": task.comm_id,
+        "task_id": task.task_id,
+        "accounts": accounts,
+        "chunk": task.chunk,
+        "start": task.start,
+    }
+    if task.urgent:
+        body["urgent"] = True
+    return json.dumps(body, separators=(",", ":"))
 
 
 def send_task_from_body(body: str) -> SendTask:
     raw = json.loads(body)
     accounts = tuple(PlannedAccount(a[0], tuple(Channel(c) for c in a[1])) for a in raw["accounts"])
-    return SendTask(comm_id=raw["comm_id"], task_id=raw["task_id"], accounts=accounts)
+    return SendTask(
+        comm_id=raw["comm_id"],
+        task_id=raw["task_id"],
+        accounts=accounts,
+        chunk=int(raw.get("chunk", 0)),
+        start=int(raw.get("start", 0)),
+        urgent=bool(raw.get("urgent", False)),
+    )
 
 
 def planning_from_body(body: str) -> tuple[str, int]:
@@ -32,33 +50,44 @@ def planning_from_body(body: str) -> tuple[str, int]:
 
 
 class SqsWorkQueue:
-    def __init__(self, client: Any, plan_queue: str, send_queue: str) -> None:
+    def __init__(self, client: Any, plan_queue: str, send_queue: str, urgent_send_queue: str) -> None:
         self._client = client
         self._plan_queue = plan_queue
         self._send_queue = send_queue
+        self._urgent_send_queue = urgent_send_queue
+
+    def _url(self, name: str) -> str:
+        return str(self._client.get_queue_url(QueueName=name)["QueueUrl"])
 
     @cached_property
     def _plan_url(self) -> str:
-        return str(self._client.get_queue_url(QueueName=self._plan_queue)["QueueUrl"])
+        return self._url(self._plan_queue)
 
     @cached_property
     def _send_url(self) -> str:
-        return str(self._client.get_queue_url(QueueName=self._send_queue)["QueueUrl"])
+        return self._url(self._send_queue)
+
+    @cached_property
+    def _urgent_send_url(self) -> str:
+        return self._url(self._urgent_send_queue)
 
     def enqueue_planning(self, comm_id: str, first_chunk: int) -> None:
         body = json.dumps({"comm_id": comm_id, "first_chunk": first_chunk})
         self._client.send_message(QueueUrl=self._plan_url, MessageBody=body)
 
-    def enqueue_send_tasks(self, tasks: Sequence[SendTask]) -> None:
-        for start in range(0, len(tasks), SEND_BATCH_MAX):
-            entries = [
-                {"Id": str(index), "MessageBody": send_task_to_body(task)}
-                for index, task in enumerate(tasks[start : start + SEND_BATCH_MAX])
-            ]
-            response = self._client.send_message_batch(QueueUrl=self._send_url, Entries=entries)
-            failed = response.get("Failed") or []
-            if failed:
-                raise RuntimeError(f"SQS refused {len(failed)} send tasks: {failed[0].get('Message')}")
+    def enqueue_send_tasks(self, tasks: Sequence[SendTask], delay_s: int = 0) -> None:
+        for urgent in (True, False):
+            lane = [task for task in tasks if task.urgent is urgent]
+            url = self._urgent_send_url if urgent else self._send_url
+            for start in range(0, len(lane), SEND_BATCH_MAX):
+                entries = [
+                    {"Id": str(index), "MessageBody": send_task_to_body(task), "DelaySeconds": delay_s}
+                    for index, task in enumerate(lane[start : start + SEND_BATCH_MAX])
+                ]
+                response = self._client.send_message_batch(QueueUrl=url, Entries=entries)
+                failed = response.get("Failed") or []
+                if failed:
+                    raise RuntimeError(f"SQS refused {len(failed)} send tasks: {failed[0].get('Message')}")
 
 
 class SqsJobQueue:

@@ -176,6 +176,18 @@ def cancel_communication(comm_id: str) -> Response:
     return json_response(_detail(services().communications.cancel(comm_id, by=admin)))
 
 
+@route(bp, "/communications/{comm_id}/pause", methods=["POST"])
+def pause_communication(comm_id: str) -> Response:
+    admin = caller(bp, write=True)
+    return json_response(_detail(services().control.pause(comm_id, by=admin)))
+
+
+@route(bp, "/communications/{comm_id}/resume", methods=["POST"])
+def resume_communication(comm_id: str) -> Response:
+    admin = caller(bp, write=True)
+    return json_response(_detail(services().control.resume(comm_id, by=admin)))
+
+
 @route(bp, "/communications/{comm_id}/approve", methods=["POST"])
 def approve_communication(comm_id: str) -> Response:
     admin = caller(bp, write=True)

@@ -100,10 +100,12 @@ ROUTES: list[tuple[str, str, str, str | None, int]] = [
     (
         "post",
         "/communications/{comm_id}/cancel",
-        "Cancel a scheduled communication (CANCELLED); 409 from states that cannot be cancelled",
+        "Cancel for good (SCHEDULED, IN_PROGRESS or PAUSED; repeating it changes nothing; else 409)",
         None,
         200,
     ),
+    ("post", "/communications/{comm_id}/pause", "Pause sending (IN_PROGRESS; else 409)", None, 200),
+    ("post", "/communications/{comm_id}/resume", "Resume where it stopped (PAUSED; else 409)", None, 200),
     (
         "post",
         "/communications/{comm_id}/approve",

@@ -189,7 +189,8 @@ class CommunicationPatch(_Body):
     default_language: LanguageTag | None = None
     content: ContentBody | None = None
     wizard_step: Annotated[str, StringConstraints(max_length=50)] | None = None
-    # Send even outside contact hours (an outage notice).
+    # Send even outside contact hours (an outage notice); urgent ones also skip the queue of bulk
+    # ones (their own send lane).
     urgent: bool | None = None
     # Messages not sent by then are skipped; null clears it.
     expires_at: AwareTimestamp | None = None

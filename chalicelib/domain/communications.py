@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from chalicelib.domain.control import SendControl
 from chalicelib.domain.errors import Conflict, Forbidden, NotFound, ValidationError
 from chalicelib.domain.models import (
     SCHEDULER,
@@ -31,8 +32,10 @@ from chalicelib.domain.ports import (
     AccountDirectory,
     AudienceStore,
     AuditLog,
+    Clock,
     CommunicationStore,
     MessageStore,
+    SendLedger,
     TemplateStore,
     WorkQueue,
 )
@@ -92,6 +95,10 @@ class CommunicationService:
     # Fresh operator settings (the approval threshold is a control: never read from a stale cache).
     operator_settings: Callable[[], OperatorSettings]
     templates: TemplateStore | None = None
+    # The sweep looks after every communication that starts sending (see domain/sweep.py).
+    ledger: SendLedger | None = None
+    clock: Clock | None = None
+    watch_interval_s: float = 60.0
 
     def create(self, fields: DraftFields, by: Admin) -> Communication:
         if fields.template_id:
@@ -228,12 +235,19 @@ class CommunicationService:
         return self._back_to_draft(communication, by, AuditAction.WITHDRAW)
 
     def cancel(self, comm_id: str, by: Admin) -> Communication:
-        """Cancel for good. Cancelling again changes nothing."""
+        """Cancel for good: SCHEDULED, IN_PROGRESS or PAUSED. Cancelling again changes nothing."""
         communication = self.get(comm_id)
         if communication.status is S.CANCELLED:
             return communication
         if communication.status is S.SCHEDULED:
-            return self._cancel_scheduled(communication, by)
+            cancelled = self._cancel_scheduled(communication, by)
+            if cancelled is not None:
+                return cancelled
+            communication = self.get(comm_id)  # the scheduler started it meanwhile
+        running = communication.status in (S.IN_PROGRESS, S.PAUSED)
+        if running and self.ledger is not None and self.clock is not None:
+            control = SendControl(self.communications, self.ledger, self.queue, self.clock, self.audit)
+            return control.cancel(comm_id, by=by)
         raise Conflict(f"a {communication.status} communication cannot be cancelled")
 
     def approve(self, comm_id: str, by: Admin) -> Communication:
@@ -324,6 +338,10 @@ class CommunicationService:
             approved_at=now if approved_by else None,
             updated_at=now,
         )
+        if self.ledger is not None and self.clock is not None:
+            # Watched before it starts, so a crash right after the start (before planning is
+            # queued) still gets it planned.
+            self.ledger.watch(communication.comm_id, self.clock.now() + self.watch_interval_s)
         if not self.communications.start_sending(started, expected):
             return None
         self.queue.enqueue_planning(communication.comm_id, 0)
@@ -384,7 +402,8 @@ class CommunicationService:
         self._record(communication.comm_id, by, action, **_moved(expected, S.DRAFT))
         return draft
 
-    def _cancel_scheduled(self, communication: Communication, by: Admin) -> Communication:
+    def _cancel_scheduled(self, communication: Communication, by: Admin) -> Communication | None:
+        """None when it is no longer SCHEDULED (started meanwhile): cancelled as a running one then."""
         check_transition(S.SCHEDULED, S.CANCELLED)
         now = utc_now()
         cancelled = replace(communication, status=S.CANCELLED, finished_at=now, updated_at=now)
@@ -392,6 +411,8 @@ class CommunicationService:
             fresh = self.get(communication.comm_id)
             if fresh.status is S.CANCELLED:
                 return fresh
+            if fresh.status in (S.IN_PROGRESS, S.PAUSED):
+                return None
             raise Conflict(f"the communication became {fresh.status} before it could be cancelled")
         self._record(
             communication.comm_id,

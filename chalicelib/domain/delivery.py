@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
-from chalicelib.domain.models import Channel, Counts, Message, MessageStatus, iso
+from chalicelib.domain.models import Channel, Counts, FailureCode, Message, MessageStatus, iso
 from chalicelib.domain.planning import normalise_address
 
 logger = logging.getLogger(__name__)
@@ -156,6 +156,14 @@ class TrackedMessage:
     # not logged (its batch crashed before counting) is counted from these on redelivery.
     last_event_id: str | None = None
     status_before: MessageStatus | None = None
+    error_code: str | None = None
+
+    @property
+    def in_doubt(self) -> bool:
+        """UNKNOWN, or given up on as outcome_unknown: any event of the provider proves it was sent."""
+        return self.status is MessageStatus.UNKNOWN or (
+            self.status is MessageStatus.SEND_FAILED and self.error_code == FailureCode.OUTCOME_UNKNOWN
+        )
 
     def applied_but_uncounted(self, event: DeliveryEvent) -> bool:
         return self.last_event_id == f"{event.provider}#{event.event_id}" and self.status_before is not None
@@ -286,6 +294,21 @@ class ProviderIdIndex(Protocol):
         ...
 
 
+class SendProofs(Protocol):
+    def reconcile_from_event(
+        self,
+        comm_id: str,
+        message_id: str,
+        provider_message_id: str,
+        *,
+        provider: str | None = None,
+        account_id: str | None = None,
+        channel: Channel | str | None = None,
+    ) -> bool:
+        """A provider event proves the message was handed over: settle it if it was in doubt."""
+        ...
+
+
 class EarlyEventQueue(Protocol):
     def retry_later(self, events: Sequence[DeliveryEvent], attempt: int) -> None:
         """Hand back events whose message is not recorded yet, to be recorded again after a delay."""
@@ -322,6 +345,8 @@ class DeliveryTracker:
     early: EarlyEventQueue
     max_attempts: int = 20
     provider_ids: ProviderIdIndex | None = None
+    # Settles messages whose sending was in doubt (see reconciliation.py) before their events apply.
+    proofs: SendProofs | None = None
 
     def record(self, events: Sequence[DeliveryEvent], attempt: int = 0) -> RecordResult:
         result = RecordResult()
@@ -330,6 +355,7 @@ class DeliveryTracker:
             return result
         keys = sorted({e.message_key for e in fresh if e.message_key})
         messages = self.store.tracked(keys)
+        self._settle_doubts(fresh, messages)
         missing_comms = sorted({k[0] for k in keys if k not in messages})
         known_comms = self.store.existing_communications(missing_comms) if missing_comms else set()
 
@@ -387,6 +413,24 @@ class DeliveryTracker:
             result.retried = len(early)
         self._log(result, outcomes)
         return result
+
+    def _settle_doubts(
+        self, events: Sequence[DeliveryEvent], messages: dict[tuple[str, str], TrackedMessage]
+    ) -> None:
+        """An event for a message in doubt proves the provider took it: it becomes SENT first."""
+        doubted = [e for e in events if e.message_key in messages and messages[e.message_key].in_doubt]
+        if not doubted or self.proofs is None:
+            return
+        for event in doubted:
+            assert event.comm_id and event.message_id
+            self.proofs.reconcile_from_event(
+                event.comm_id,
+                event.message_id,
+                event.provider_message_id or "",
+                provider=event.provider,
+                channel=event.channel,
+            )
+        messages.update(self.store.tracked(sorted({e.message_key for e in doubted if e.message_key})))
 
     def _deduplicated(self, events: Sequence[DeliveryEvent], result: RecordResult) -> list[DeliveryEvent]:
         unique: dict[tuple[str, str], DeliveryEvent] = {}

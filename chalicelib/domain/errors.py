@@ -64,7 +64,13 @@ class Throttled(SendFailure):
 
 
 class TransientFailure(SendFailure):
-    """A passing fault (timeout, 5xx); the message can be retried."""
+    """A passing fault that proves the provider did not take the message (connection refused, an
+    explicit 5xx answer); it can be retried."""
+
+
+class OutcomeUnknown(SendFailure):
+    """The provider may or may not have taken the message (a read timeout, a dropped connection,
+    a gateway timeout): never resent; its events settle it."""
 
 
 class PermanentFailure(SendFailure):

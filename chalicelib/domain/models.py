@@ -54,6 +54,33 @@ class SkipReason(StrEnum):
     EXPIRED = "expired"
 
 
+class FailureCode(StrEnum):
+    """Why a message could not be sent (SEND_FAILED): the machine code next to its `error` text."""
+
+    PROVIDER_REJECTED = "provider_rejected"
+    RETRIES_EXHAUSTED = "retries_exhausted"
+    OUTCOME_UNKNOWN = "outcome_unknown"
+    TEMPLATE_ERROR = "template_error"
+
+
+OUTCOME_UNKNOWN_TEXT = (
+    "outcome unknown: the provider may have taken this message, but no event confirmed it within the "
+    "reconciliation window; it was not resent, so check with the recipient before sending it again"
+)
+IN_DOUBT_TEXT = "in doubt: the provider may have taken this message; waiting for its events to confirm it"
+
+# Statuses a message never leaves by sending (delivery events may still move SENT on).
+TERMINAL_STATUSES = frozenset(
+    {
+        MessageStatus.SENT,
+        MessageStatus.DELIVERED,
+        MessageStatus.FAILED,
+        MessageStatus.SEND_FAILED,
+        MessageStatus.SKIPPED,
+        MessageStatus.CANCELLED,
+    }
+)
+
 SKIP_REASON_TEXT: dict[SkipReason, str] = {
     SkipReason.NO_EMAIL: "no email address on file",
     SkipReason.NO_PHONE: "no phone number on file",
@@ -175,6 +202,8 @@ class AuditAction(StrEnum):
     UNSCHEDULE = "unschedule"
     START = "start"
     CANCEL = "cancel"
+    PAUSE = "pause"
+    RESUME = "resume"
     DELETE = "delete"
     SETTINGS_CHANGE = "settings_change"
 
@@ -334,6 +363,23 @@ class Counts:
             return None
         return round(self.sent * 100 / sendable, 1)
 
+    def record(self, status: MessageStatus) -> None:
+        """Count one message record in `status` (not its planned total)."""
+        if status in (MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.FAILED):
+            self.sent += 1
+        if status is MessageStatus.DELIVERED:
+            self.delivered += 1
+        elif status is MessageStatus.FAILED:
+            self.delivery_failed += 1
+        elif status is MessageStatus.SEND_FAILED:
+            self.send_failed += 1
+        elif status is MessageStatus.SKIPPED:
+            self.skipped += 1
+        elif status is MessageStatus.CANCELLED:
+            self.cancelled += 1
+        elif status is MessageStatus.DEFERRED:
+            self.deferred += 1
+
     def __add__(self, other: Counts) -> Counts:
         return Counts(**{name: getattr(self, name) + getattr(other, name) for name in COUNT_FIELDS})
 
@@ -401,16 +447,29 @@ class Communication:
     audience: AudienceSummary = field(default_factory=AudienceSummary)
     counts_by_channel: dict[Channel, Counts] = field(default_factory=dict)
     planning_done: bool = False
+    # Planning progress: the next audience chunk to plan, and whether the planner is queued,
+    # parked (enough tasks queued ahead, or paused) or done. Tasks planned and finished give
+    # how many are queued ahead.
+    plan_state: str = "queued"
+    plan_next: int = 0
+    plan_touched_at: float = 0.0
+    tasks_planned: int = 0
+    tasks_done: int = 0
     # Scheduling and approval: when it is due, who scheduled it, who approved its start.
     send_at: datetime | None = None
     scheduled_by: Admin | None = None
     approved_by: Admin | None = None
     approved_at: datetime | None = None
-    # Delivery constraints: ignore contact hours (an outage notice), stop sending after a moment,
-    # and the contact window (None: the operator's default).
+    # Delivery constraints: ignore contact hours (an outage notice; urgent ones also go through
+    # their own send queue, ahead of bulk ones), stop sending after a moment, and the contact
+    # window (None: the operator's default).
     urgent: bool = False
     expires_at: datetime | None = None
     contact_hours: ContactHours | None = None
+
+    @property
+    def tasks_outstanding(self) -> int:
+        return self.tasks_planned - self.tasks_done
 
     @property
     def counts(self) -> Counts:
@@ -466,6 +525,8 @@ class Message:
     language: str | None = None
     address: str | None = None
     error: str | None = None
+    # A FailureCode for SEND_FAILED, the SkipReason for SKIPPED: what a program can act on.
+    error_code: str | None = None
     skip_reason: SkipReason | None = None
     provider: str | None = None
     provider_message_id: str | None = None
@@ -490,6 +551,7 @@ class Message:
             "address": self.address,
             "status": str(self.status),
             "error": self.error,
+            "error_code": self.error_code,
             "skip_reason": str(self.skip_reason) if self.skip_reason else None,
             "provider": self.provider,
             "provider_message_id": self.provider_message_id,

@@ -8,7 +8,7 @@ through `SettingsService.current()`, a short in-process cache, never once per me
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from typing import Any
@@ -103,6 +103,31 @@ class OperatorSettings:
             "updated_at": iso(self.updated_at),
             "updated_by": self.updated_by.to_api() if self.updated_by else None,
         }
+
+
+@dataclass(frozen=True)
+class ProviderCeilings(Mapping[str, float]):
+    """Messages per second the fleet may hand each provider: the operator's limit for its channel.
+
+    Read through `SettingsService.current()`, so a change an admin saves reaches every worker
+    within the settings cache's lifetime.
+    """
+
+    settings: Callable[[], OperatorSettings]
+
+    def _by_provider(self) -> dict[str, float]:
+        limits = self.settings().rate_limits
+        per_channel = {Channel.EMAIL: limits.email_per_s, Channel.SMS: limits.sms_per_s}
+        return {name: per_channel[channel] for channel, names in KNOWN_PROVIDERS.items() for name in names}
+
+    def __getitem__(self, provider: str) -> float:
+        return self._by_provider()[provider]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._by_provider())
+
+    def __len__(self) -> int:
+        return len(self._by_provider())
 
 
 # The fields an admin edits (the rest is bookkeeping).

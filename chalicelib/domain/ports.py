@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol
@@ -124,6 +124,12 @@ class CommunicationStore(Protocol):
         """Move an IN_PROGRESS communication to a final status; False if it had already moved."""
         ...
 
+    def change_status(
+        self, comm_id: str, allowed: frozenset[CommunicationStatus], target: CommunicationStatus
+    ) -> bool:
+        """Move a communication to `target` if its status is one of `allowed`; False otherwise."""
+        ...
+
 
 class AudienceStore(Protocol):
     """The frozen list of account ids of a communication, kept in numbered chunks."""
@@ -141,39 +147,267 @@ class PlannedAccount:
     channels: tuple[Channel, ...]
 
 
+CHANNEL_CODES = {Channel.EMAIL: "e", Channel.SMS: "s"}
+CODE_CHANNELS = {code: channel for channel, code in CHANNEL_CODES.items()}
+
+
 @dataclass(frozen=True)
 class SendTask:
-    """A batch of accounts whose messages one worker sends; its id is stable across redeliveries."""
+    """A batch of accounts whose messages one worker sends; its id is stable across redeliveries.
+
+    Its messages have a fixed order (`messages()`): claims, cursors and in-flight windows count
+    positions in it. `chunk` and `start` say where its accounts sit in the frozen audience, so a
+    task can be rebuilt from its chunk and `plan_code()`.
+    """
 
     comm_id: str
     task_id: str
     accounts: tuple[PlannedAccount, ...]
+    chunk: int = 0
+    start: int = 0
+    urgent: bool = False
 
     @property
     def planned_messages(self) -> int:
         return sum(len(a.channels) for a in self.accounts)
 
+    def messages(self) -> list[tuple[str, Channel]]:
+        return [(a.account_id, channel) for a in self.accounts for channel in a.channels]
+
+    def plan_code(self) -> str:
+        """The planned channels of each account, compactly: "es|s|e"."""
+        return "|".join("".join(CHANNEL_CODES[c] for c in a.channels) for a in self.accounts)
+
+    @classmethod
+    def from_plan_code(
+        cls,
+        comm_id: str,
+        task_id: str,
+        account_ids: Sequence[str],
+        plan_code: str,
+        chunk: int,
+        start: int,
+        urgent: bool,
+    ) -> SendTask:
+        codes = plan_code.split("|")
+        accounts = tuple(
+            PlannedAccount(account_id, tuple(CODE_CHANNELS[c] for c in code))
+            for account_id, code in zip(account_ids, codes, strict=True)
+        )
+        return cls(comm_id, task_id, accounts, chunk=chunk, start=start, urgent=urgent)
+
+
+class TaskPhase(StrEnum):
+    CLAIMED = "claimed"  # a worker holds the lease
+    RELEASED = "released"  # handed back to the queue; the next delivery carries on at the cursor
+    PARKED = "parked"  # the communication is paused; resume re-queues it
+    DONE = "done"
+
 
 @dataclass(frozen=True)
-class TaskOutcome:
-    """What a finished task adds to the communication's counters."""
+class TaskState:
+    """Where a task stands. Positions before `cursor` are recorded; positions in
+    [cursor, window_end) may have been handed to a provider by the lease owner. `pending` holds
+    the tallies of recorded windows not yet rolled up into the communication's counters."""
 
-    counts_by_channel: dict[Channel, Counts]
+    phase: TaskPhase
+    owner: str | None
+    lease_until: float
+    cursor: int
+    window_end: int
+    pending: dict[Channel, Counts] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ClaimAttempt:
+    claimed: bool
+    # The task as claimed, or (not claimed) as someone else holds it; None if it vanished.
+    state: TaskState | None = None
+
+
+class CommitOutcome(StrEnum):
+    OPEN = "open"  # keep the lease; the next window is open
+    DONE = "done"
+    RELEASED = "released"
+    PARKED = "parked"
+
+
+@dataclass(frozen=True)
+class WindowCommit:
+    """Close the window [start, reached): its records are written; count them and move the cursor.
+
+    A window's tallies (`counts`) are kept on the task, a small item, and rolled up into the
+    communication's counters (with what the task already `carried`) when the lease ends or
+    `rollup` asks for it: the communication item, large with its content, is written once per
+    task rather than once per window. UNKNOWN records (outcomes in doubt) are written by the
+    commit itself, so every UNKNOWN record sits behind a cursor and is listed for reconciliation.
+    """
+
+    task: SendTask
+    owner: str
+    start: int
+    reached: int
+    outcome: CommitOutcome
+    next_window_end: int
+    lease_until: float
+    counts: dict[Channel, Counts]
+    carried: dict[Channel, Counts] = field(default_factory=dict)
+    rollup: bool = False
+    unknown: tuple[Message, ...] = ()
+    unknown_deadline: float = 0.0
+
+    @property
+    def rolls_up(self) -> bool:
+        return self.rollup or self.outcome is not CommitOutcome.OPEN
+
+
+class CommitResult(StrEnum):
+    COMMITTED = "committed"
+    LEASE_LOST = "lease_lost"
+    NOT_PAUSED = "not_paused"  # parking refused: the communication was resumed or cancelled
+    RECORD_CONFLICT = "record_conflict"  # an UNKNOWN record collided with a provider's proof
+
+
+@dataclass(frozen=True)
+class Takeover:
+    """Take a task whose lease expired: its owner's window becomes UNKNOWN (never resent), what
+    it had counted (its pending tallies) and the records found in its window are rolled up into
+    `counts`, and the new owner's first window opens after it, all at once."""
+
+    task: SendTask
+    stale: TaskState
+    owner: str
+    lease_until: float
+    window_end: int
+    counts: dict[Channel, Counts]
+    unknown: tuple[Message, ...]
+    unknown_deadline: float
+
+
+def add_counts(*parts: dict[Channel, Counts]) -> dict[Channel, Counts]:
+    """Per-channel tallies added up."""
+    total: dict[Channel, Counts] = {}
+    for part in parts:
+        for channel, counts in part.items():
+            total[channel] = total.get(channel, Counts()) + counts
+    return total
+
+
+class DueKind(StrEnum):
+    TASK = "task"  # a lease to check for expiry
+    UNKNOWN = "unknown"  # UNKNOWN messages to settle when their window ends
+    WATCH = "watch"  # an active communication to look after
+
+
+@dataclass(frozen=True)
+class DueEntry:
+    kind: DueKind
+    comm_id: str
+    key: str  # the task id, the unknown window's key, or "" for a watch
+    due_at: float
+
+
+@dataclass(frozen=True)
+class TaskRef:
+    """What rebuilds a task from its audience chunk."""
+
+    chunk: int
+    start: int
+    plan_code: str
+    urgent: bool
+
+
+@dataclass(frozen=True)
+class ParkedTask:
+    task: SendTask
+    token: str  # tells this parking from a later one of the same task
 
 
 class SendLedger(Protocol):
-    """Claims on send tasks, so each task's messages go to a provider at most once."""
+    """The send pipeline's bookkeeping: planning, leases on send tasks with a cursor and an
+    in-flight window, counters moved atomically with them, parked tasks, UNKNOWN messages and
+    their reconciliation, and what the sweep must look at."""
 
-    def mark_chunk_planned(self, comm_id: str, chunk_number: int, totals: dict[Channel, int]) -> bool:
-        """Record a planned chunk and add its message totals, once; False if it was already planned."""
+    def mark_chunk_planned(
+        self, comm_id: str, chunk_number: int, totals: dict[Channel, int], tasks: int
+    ) -> bool:
+        """Record a planned chunk and add its message and task totals, once; False if already planned."""
         ...
 
-    def claim_task(self, task: SendTask) -> bool:
-        """Take a task for sending; False when another delivery already took it."""
+    def note_planning(self, comm_id: str, next_chunk: int, state: str, now: float) -> None:
+        """Record where planning stands (state: queued | parked)."""
         ...
 
-    def complete_task(self, task: SendTask, outcome: TaskOutcome) -> Communication:
-        """Mark the task done and add its outcome to the counters, atomically; returns the fresh totals."""
+    def kick_planning(self, comm_id: str, next_chunk: int, now: float) -> bool:
+        """Move parked planning back to queued; True for exactly one caller, who queues it."""
+        ...
+
+    def claim_task(self, task: SendTask, owner: str, lease_until: float, window: int) -> ClaimAttempt:
+        """Take a new, released or parked task and open its first window of `window` messages."""
+        ...
+
+    def take_over(self, takeover: Takeover) -> bool:
+        """Take a task whose lease expired (see Takeover); False if anything moved meanwhile."""
+        ...
+
+    def renew_lease(self, task: SendTask, owner: str, lease_until: float) -> bool:
+        """Extend the lease; False when another worker took the task."""
+        ...
+
+    def commit_window(self, commit: WindowCommit) -> CommitResult: ...
+
+    def task_state(self, comm_id: str, task_id: str) -> TaskState | None: ...
+
+    def task_ref(self, comm_id: str, task_id: str) -> TaskRef | None: ...
+
+    def parked_tasks(self, comm_id: str) -> list[ParkedTask]:
+        """Every parked task of a communication."""
+        ...
+
+    def unpark(self, parked: Sequence[ParkedTask]) -> None:
+        """Forget parked tasks once queued again (not one parked again since)."""
+        ...
+
+    def unknown_window(self, comm_id: str, key: str) -> list[str] | None:
+        """The message ids of an UNKNOWN window still waiting to be settled."""
+        ...
+
+    def settle_unknown(self, comm_id: str, key: str, failed: Sequence[Message]) -> bool:
+        """Record `failed` (UNKNOWN until now) as SEND_FAILED and count them; drop the window's entry.
+        False when one of them moved meanwhile."""
+        ...
+
+    def confirm_sent(self, message: Message, provider: str | None, provider_message_id: str) -> bool:
+        """Move a counted UNKNOWN (or outcome_unknown) message to SENT and fix the counters."""
+        ...
+
+    def record_proof(self, message: Message) -> bool:
+        """Keep a provider's proof that a not yet recorded message was sent; whoever commits its
+        window counts it. False when a record appeared meanwhile."""
+        ...
+
+    def due(self, now: float, limit: int) -> list[DueEntry]:
+        """Leases, UNKNOWN windows and watches due by `now` (a sparse index, oldest first)."""
+        ...
+
+    def reschedule(self, entry: DueEntry, due_at: float | None) -> None:
+        """Look at `entry` again at `due_at`, or never (None)."""
+        ...
+
+    def watch(self, comm_id: str, due_at: float) -> None:
+        """Have the sweep look after a communication from `due_at` on."""
+        ...
+
+    def communication(self, comm_id: str) -> Communication | None:
+        """The communication as it is now (a strongly consistent read)."""
+        ...
+
+    def planned_totals(self, comm_id: str) -> dict[Channel, int]:
+        """Messages planned per channel, from the planned chunks."""
+        ...
+
+    def set_counters(self, comm_id: str, counts_by_channel: dict[Channel, Counts]) -> None:
+        """Overwrite the counters (a rebuild from the records)."""
         ...
 
 
@@ -181,6 +415,14 @@ class MessageStore(Protocol):
     def put_many(self, messages: Sequence[Message]) -> None: ...
 
     def get(self, comm_id: str, message_id: str) -> Message | None: ...
+
+    def get_many(self, comm_id: str, message_ids: Sequence[str]) -> dict[str, Message]:
+        """The records that exist among `message_ids`, by id (batched, strongly consistent reads)."""
+        ...
+
+    def all_of(self, comm_id: str) -> Iterator[Message]:
+        """Every record of a communication, page by page."""
+        ...
 
     def list(
         self,
@@ -196,7 +438,49 @@ class MessageStore(Protocol):
 class WorkQueue(Protocol):
     def enqueue_planning(self, comm_id: str, first_chunk: int) -> None: ...
 
-    def enqueue_send_tasks(self, tasks: Sequence[SendTask]) -> None: ...
+    def enqueue_send_tasks(self, tasks: Sequence[SendTask], delay_s: int = 0) -> None:
+        """Queue send tasks, urgent ones on the urgent lane."""
+        ...
+
+
+class Clock(Protocol):
+    def now(self) -> float:
+        """Seconds since the epoch."""
+        ...
+
+    def sleep(self, seconds: float) -> None: ...
+
+
+@dataclass(frozen=True)
+class FleetRate:
+    """The shared state of a provider's rate limit."""
+
+    rate: float | None  # the current ceiling, when lowered after throttling
+    throttled_at: float
+    urgent_until: float
+
+
+class RateLimitStore(Protocol):
+    """Tokens shared by every worker of the fleet, one-second slots per provider."""
+
+    def take(self, provider: str, slot: int, wanted: int, capacity: int) -> int:
+        """Take up to `wanted` tokens of `slot` without going past `capacity`; returns how many."""
+        ...
+
+    def fleet_rate(self, provider: str) -> FleetRate: ...
+
+    def lower_rate(self, provider: str, rate: float, now: float, cooldown_s: float) -> bool:
+        """Lower the fleet's ceiling, at most once per cooldown; True when this call lowered it."""
+        ...
+
+    def raise_rate(self, provider: str, expected: float | None, rate: float | None) -> bool:
+        """Move the ceiling from `expected` to `rate` (None: back to the configured one); False
+        when it moved meanwhile."""
+        ...
+
+    def mark_urgent(self, provider: str, until: float) -> None:
+        """Urgent messages are going out: bulk lanes leave them a share of each slot until `until`."""
+        ...
 
 
 class EmailSender(Protocol):

@@ -1,8 +1,8 @@
 """``python -m chalicelib.local [--demo] [--tick-seconds N]``: run Herald on 127.0.0.1 until Ctrl-C.
 
 Ports: HERALD_PORT (API, default 8000), HERALD_MOTO_PORT (moto, default 5555) and
-HERALD_SANDBOX_PORT (sandbox providers, default 5556). The schedule handler runs every
-HERALD_TICK_SECONDS (default 60, like the deployed rule).
+HERALD_SANDBOX_PORT (sandbox providers, default 5556). The scheduled functions (schedule_tick,
+sweep) run every HERALD_TICK_SECONDS (default 5; deployed, every minute).
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         "--tick-seconds",
         type=float,
         default=float(os.environ.get("HERALD_TICK_SECONDS", DEFAULT_TICK_S)),
-        help="how often the schedule handler runs (scheduled communications start on a tick)",
+        help="how often the scheduled functions run (scheduled communications start on a tick)",
     )
     args = parser.parse_args(argv)
     if args.tick_seconds <= 0:

@@ -114,6 +114,8 @@ def test_a_thousand_accounts_get_each_message_once_in_their_language(stack):
     no_phone = {a["account_id"] for a in accounts if "sms" in a["channels"] and not a["phone"]}
 
     received = {kind: items[already[kind] :] for kind, items in stack.received().items()}
+    # Other tests of the session send through the same stack: this one's subjects are tagged.
+    received["emails"] = [m for m in received["emails"] if m["subject"][:4] in ("[EN]", "[FR]")]
     email_counts = Counter(m["destinations"]["ToAddresses"][0] for m in received["emails"])
     assert set(email_counts) == set(expected_emails)
     assert set(email_counts.values()) == {1}

@@ -98,7 +98,8 @@ def test_cancel_a_running_communication_from_the_list(screen, stack, api_routes,
     expect(row.locator("[data-status]")).to_have_text("Cancelled", timeout=20_000)
     detail = _wait_until_finished(stack, draft["id"])
     assert detail["status"] == "CANCELLED"
-    assert detail["counts"]["sent"] < detail["counts"]["messages_total"]
+    # Not everyone got it (a cancel right after the start may even come before any planning).
+    assert detail["counts"]["sent"] < len(big_audience)
 
 
 def test_pause_resume_and_cancel_on_the_detail_page(screen, stack, api_routes, big_audience):

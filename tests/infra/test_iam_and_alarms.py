@@ -126,7 +126,9 @@ def test_star_resources_are_only_the_documented_exceptions(template: dict[str, A
     assert documented == seen | key_sids, "README lists exceptions the template no longer has"
 
 
-@pytest.mark.parametrize("function_id", ["APIHandler", "PlanWorker", "SendWorker"])
+@pytest.mark.parametrize(
+    "function_id", ["APIHandler", "PlanWorker", "SendWorker", "UrgentSendWorker", "ScheduleTick", "Sweep"]
+)
 def test_known_functions_exist(template: dict[str, Any], function_id: str) -> None:
     assert function_id in functions(template)
 

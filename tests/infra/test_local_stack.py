@@ -240,12 +240,15 @@ def test_local_tables_get_the_templates_time_to_live(aws: None) -> None:
 # -- schedule ticker -------------------------------------------------------------------------
 
 
-def test_the_ticker_finds_the_apps_schedule_handler() -> None:
+def test_the_ticker_finds_the_apps_schedule_handlers() -> None:
     import app
 
-    (function,) = scheduled_functions_from_app(app, lambda name: (60, 512))
-    assert (function.name, function.expression) == ("schedule_tick", "rate(1 minute)")
-    assert function.handler is app.schedule_tick
+    functions = {f.name: f for f in scheduled_functions_from_app(app, lambda name: (60, 512))}
+    # One ticker runs both: scheduled communications and the sending sweep.
+    assert sorted(functions) == ["schedule_tick", "sweep"]
+    assert {f.expression for f in functions.values()} == {"rate(1 minute)"}
+    assert functions["schedule_tick"].handler is app.schedule_tick
+    assert functions["sweep"].handler is app.sweep
 
 
 def test_each_tick_sends_an_eventbridge_scheduled_event_and_survives_a_failing_handler() -> None:
@@ -335,3 +338,6 @@ def test_python_m_chalicelib_local_serves_health_and_stops_on_sigterm() -> None:
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+# -- schedule ticker -------------------------------------------------------------------------

@@ -237,3 +237,46 @@ def test_files_bucket_expires_files_and_notifies_the_import_queue(template: dict
     assert statement["Action"] == "sqs:SendMessage"
     source = statement["Condition"]["ArnEquals"]["aws:SourceArn"]["Fn::Sub"]
     assert source.endswith(bucket["BucketName"]["Fn::Sub"])
+
+
+# -- sending: the urgent lane, the sweep and its index ----------------------------------------
+
+
+def test_the_audiences_table_has_the_sparse_due_index(template: dict[str, Any]) -> None:
+    # Leases, UNKNOWN windows and watched communications carry its keys; the sweep queries it.
+    by_name = {
+        t["Properties"]["TableName"]["Fn::Sub"]: t for t in of_type(template, "AWS::DynamoDB::Table").values()
+    }
+    props = by_name["herald-${Stage}-audiences"]["Properties"]
+    (due,) = [gsi for gsi in props["GlobalSecondaryIndexes"] if gsi["IndexName"] == "due"]
+    assert [(k["AttributeName"], k["KeyType"]) for k in due["KeySchema"]] == [
+        ("due_pk", "HASH"),
+        ("due_at", "RANGE"),
+    ]
+    assert due["Projection"] == {"ProjectionType": "KEYS_ONLY"}
+    types = {a["AttributeName"]: a["AttributeType"] for a in props["AttributeDefinitions"]}
+    assert (types["due_pk"], types["due_at"]) == ("S", "N")
+
+
+def test_send_workers_run_at_most_a_bounded_number_at_once(template: dict[str, Any]) -> None:
+    # With the rate limits, MaximumConcurrency is what keeps a provider from seeing a stampede.
+    resources = template["Resources"]
+    for function_id, parameter in (
+        ("SendWorker", "SendMaxConcurrency"),
+        ("UrgentSendWorker", "UrgentSendMaxConcurrency"),
+    ):
+        (props,) = [p for _, p in sqs_sources(resources[function_id])]
+        assert props["ScalingConfig"] == {"MaximumConcurrency": {"Ref": parameter}}
+        assert 2 <= template["Parameters"][parameter]["Default"] <= 1000
+
+
+def test_the_urgent_lane_has_its_own_queue(template: dict[str, Any]) -> None:
+    names = {q["Properties"]["QueueName"]["Fn::Sub"] for q in of_type(template, "AWS::SQS::Queue").values()}
+    assert {"herald-${Stage}-urgent-send", "herald-${Stage}-urgent-send-dlq"} <= names
+
+
+def test_the_schedule_tick_and_the_sweep_run_every_minute(template: dict[str, Any]) -> None:
+    for function_id in ("ScheduleTick", "Sweep"):
+        props = template["Resources"][function_id]["Properties"]
+        schedules = [e for e in props["Events"].values() if e["Type"] == "Schedule"]
+        assert [e["Properties"]["Schedule"] for e in schedules] == ["rate(1 minute)"], function_id

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import uuid
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -46,8 +47,7 @@ from chalicelib.domain.models import (
     utc_now,
 )
 from chalicelib.domain.operator_settings import OperatorSettings, Providers, RateLimits
-from chalicelib.domain.ports import AccountFilter, SendTask, TaskOutcome, UploadTicket
-from chalicelib.domain.sending import Planner, Sender
+from chalicelib.domain.ports import AccountFilter, FleetRate, SendTask, UploadTicket
 
 # --- builders -------------------------------------------------------------------------------
 
@@ -365,44 +365,6 @@ class FakeAudienceStore:
         return [account_id for n in numbers for account_id in self.chunks[(comm_id, n)]]
 
 
-class FakeSendLedger:
-    """Chunk markers and task claims, with counters added to the communication in the same step."""
-
-    def __init__(self, communications: FakeCommunicationStore, audiences: FakeAudienceStore) -> None:
-        self._communications = communications
-        self._audiences = audiences
-        self.tasks: dict[tuple[str, str], str] = {}  # (comm_id, task_id) → "claimed" | "done"
-        self.claims_refused = 0
-
-    def mark_chunk_planned(self, comm_id: str, chunk_number: int, totals: dict[Channel, int]) -> bool:
-        key = (comm_id, chunk_number)
-        if key not in self._audiences.chunks or key in self._audiences.planned:
-            return False
-        self._audiences.planned.add(key)
-        self._communications.add_counters(
-            comm_id, {channel: Counts(total=n) for channel, n in totals.items() if n}
-        )
-        return True
-
-    def claim_task(self, task: SendTask) -> bool:
-        key = (task.comm_id, task.task_id)
-        if key in self.tasks:
-            self.claims_refused += 1
-            return False
-        self.tasks[key] = "claimed"
-        return True
-
-    def complete_task(self, task: SendTask, outcome: TaskOutcome) -> Communication:
-        key = (task.comm_id, task.task_id)
-        # The adapter's transaction is conditional on the claim: a second completion adds nothing.
-        if self.tasks.get(key) == "claimed":
-            self.tasks[key] = "done"
-            self._communications.add_counters(task.comm_id, outcome.counts_by_channel)
-        fresh = self._communications.get(task.comm_id)
-        assert fresh is not None
-        return fresh
-
-
 class FakeMessageStore:
     """Message records by (comm_id, message_id); a put replaces the record, like PutItem."""
 
@@ -506,37 +468,6 @@ class FakeWorkQueue:
     @property
     def idle(self) -> bool:
         return not self.planning and not self.send_tasks
-
-
-def run_until_idle(
-    planner: Planner,
-    sender: Sender,
-    queue: FakeWorkQueue,
-    *,
-    redeliver_sends: bool = False,
-    redeliver_planning: bool = False,
-    sends_first: bool = False,
-    max_steps: int = 10_000,
-) -> int:
-    """Feed queued planning tasks to the planner and send tasks to the sender until both are empty.
-
-    Planning goes first unless `sends_first` (then the last planning run ends after every task).
-    With `redeliver_*`, every message is delivered twice in a row, as SQS may do; returns the steps.
-    """
-    steps = 0
-    while not queue.idle:
-        steps += 1
-        if steps > max_steps:
-            raise AssertionError("the queues never drained")
-        if queue.planning and not (sends_first and queue.send_tasks):
-            comm_id, first_chunk = queue.planning.pop(0)
-            for _ in range(2 if redeliver_planning else 1):
-                planner.plan(comm_id, first_chunk)
-        else:
-            task = queue.send_tasks.pop(0)
-            for _ in range(2 if redeliver_sends else 1):
-                sender.send(task)
-    return steps
 
 
 # --- providers ------------------------------------------------------------------------------
@@ -709,3 +640,39 @@ class FakeEarlyQueue:
 
     def retry_later(self, events: Sequence[DeliveryEvent], attempt: int) -> None:
         self.handed_back.append((attempt, list(events)))
+
+
+class InMemoryRateLimitStore:
+    """The shared token bucket of RateLimitStore, in a dict (what DynamoDB holds for the fleet)."""
+
+    def __init__(self) -> None:
+        self.used: Counter[tuple[str, int]] = Counter()
+        self.rates: dict[str, FleetRate] = {}
+        self.takes = 0
+
+    def take(self, provider: str, slot: int, wanted: int, capacity: int) -> int:
+        self.takes += 1
+        granted = max(0, min(wanted, capacity - self.used[(provider, slot)]))
+        self.used[(provider, slot)] += granted
+        return granted
+
+    def fleet_rate(self, provider: str) -> FleetRate:
+        return self.rates.get(provider, FleetRate(None, 0.0, 0.0))
+
+    def lower_rate(self, provider: str, rate: float, now: float, cooldown_s: float) -> bool:
+        current = self.fleet_rate(provider)
+        if current.throttled_at and current.throttled_at >= now - cooldown_s:
+            return False
+        self.rates[provider] = FleetRate(rate, now, current.urgent_until)
+        return True
+
+    def raise_rate(self, provider: str, expected: float | None, rate: float | None) -> bool:
+        current = self.fleet_rate(provider)
+        if current.rate != expected:
+            return False
+        self.rates[provider] = FleetRate(rate, current.throttled_at, current.urgent_until)
+        return True
+
+    def mark_urgent(self, provider: str, until: float) -> None:
+        current = self.fleet_rate(provider)
+        self.rates[provider] = FleetRate(current.rate, current.throttled_at, max(until, current.urgent_until))

@@ -14,12 +14,9 @@ from chalicelib.domain.models import (
     Content,
     Counts,
 )
-from chalicelib.domain.ports import PlannedAccount, SendTask, TaskOutcome
 from tests.unit.fakes import (
     FakeAccountDirectory,
-    FakeAudienceStore,
     FakeCommunicationStore,
-    FakeSendLedger,
     new_uuid,
 )
 
@@ -84,34 +81,3 @@ def test_start_sending_succeeds_once_and_finish_only_from_in_progress(store: Fak
     assert (early, first, second, finished, again) == (False, True, False, True, False)
     final = store.get(draft.comm_id)
     assert final is not None and final.status is S.COMPLETED and final.finished_at is not None
-
-
-def test_chunk_totals_are_added_once_and_only_for_existing_chunks(
-    store: FakeCommunicationStore, audiences: FakeAudienceStore, ledger: FakeSendLedger
-) -> None:
-    # GIVEN a communication with one audience chunk
-    draft = stored_draft(store)
-    audiences.replace(draft.comm_id, [["a", "b"]], previous_chunks=0)
-    # WHEN chunk 0 is marked planned twice, and a chunk that does not exist once
-    results = [
-        ledger.mark_chunk_planned(draft.comm_id, 0, {EMAIL: 2, SMS: 1}),
-        ledger.mark_chunk_planned(draft.comm_id, 0, {EMAIL: 2, SMS: 1}),
-        ledger.mark_chunk_planned(draft.comm_id, 1, {EMAIL: 5}),
-    ]
-    # THEN only the first counted
-    assert results == [True, False, False]
-    fresh = store.get(draft.comm_id)
-    assert fresh is not None and fresh.counts.total == 3
-
-
-def test_a_task_is_claimed_once_and_completed_once(
-    store: FakeCommunicationStore, ledger: FakeSendLedger
-) -> None:
-    draft = stored_draft(store)
-    task = SendTask(draft.comm_id, "000000-0000", (PlannedAccount("a", (EMAIL,)),))
-    never_claimed = ledger.complete_task(task, TaskOutcome({EMAIL: Counts(total=1, sent=1)}))
-    assert never_claimed.counts.sent == 0
-    assert ledger.claim_task(task) and not ledger.claim_task(task)
-    done = ledger.complete_task(task, TaskOutcome({EMAIL: Counts(total=1, sent=1)}))
-    again = ledger.complete_task(task, TaskOutcome({EMAIL: Counts(total=1, sent=1)}))
-    assert done.counts.sent == again.counts.sent == 1

@@ -71,6 +71,11 @@ def communication_from_item(item: dict[str, Any]) -> Communication:
             for channel in channels
         },
         planning_done=bool(values.get("planning_done")),
+        plan_state=values.get("plan_state", "queued"),
+        plan_next=int(values.get("plan_next", 0)),
+        plan_touched_at=float(values.get("plan_touched_at", 0)),
+        tasks_planned=int(values.get("tasks_planned", 0)),
+        tasks_done=int(values.get("tasks_done", 0)),
         send_at=_time(values.get("send_at")),
         scheduled_by=_admin(values.get("scheduled_by")),
         approved_by=_admin(values.get("approved_by")),
@@ -266,6 +271,39 @@ class DynamoCommunicationStore:
         now = iso(utc_now())
         values = {"status": str(status), "finished_at": now, "updated_at": now}
         return self._conditional(comm_id, values, CommunicationStatus.IN_PROGRESS)
+
+    def change_status(
+        self, comm_id: str, allowed: frozenset[CommunicationStatus], target: CommunicationStatus
+    ) -> bool:
+        now = iso(utc_now())
+        values: dict[str, Any] = {":target": {"S": str(target)}, ":now": {"S": now}}
+        placeholders = []
+        for index, status in enumerate(sorted(allowed)):
+            values[f":from{index}"] = {"S": str(status)}
+            placeholders.append(f":from{index}")
+        expression = "SET #status = :target, updated_at = :now"
+        if target in (
+            CommunicationStatus.CANCELLED,
+            CommunicationStatus.COMPLETED,
+            CommunicationStatus.FAILED,
+        ):
+            expression += ", finished_at = :now"
+        # Out of the sparse schedule index whatever it becomes.
+        expression += " REMOVE schedule_pk"
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=self._key(comm_id),
+                UpdateExpression=expression,
+                ConditionExpression=f"#status IN ({', '.join(placeholders)})",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as error:
+            if is_condition_failure(error):
+                return False
+            raise
+        return True
 
     def _conditional(
         self,

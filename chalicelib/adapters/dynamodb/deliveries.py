@@ -46,6 +46,7 @@ TRACKED_ATTRIBUTES = (
     "event_at",
     "last_event_id",
     "status_before",
+    "error_code",
 )
 
 
@@ -84,6 +85,7 @@ class DynamoDeliveryStore:
                 event_at=values.get("event_at"),
                 last_event_id=values.get("last_event_id"),
                 status_before=MessageStatus(values["status_before"]) if values.get("status_before") else None,
+                error_code=values.get("error_code"),
             )
             found[(message.comm_id, message.message_id)] = message
         return found

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -36,6 +36,7 @@ def message_from_item(item: dict[str, Any]) -> Message:
         language=values.get("language"),
         address=values.get("address"),
         error=values.get("error"),
+        error_code=values.get("error_code"),
         skip_reason=SkipReason(values["skip_reason"]) if values.get("skip_reason") else None,
         provider=values.get("provider"),
         provider_message_id=values.get("provider_message_id"),
@@ -69,6 +70,25 @@ class DynamoMessageStore:
         )
         item = response.get("Item")
         return message_from_item(item) if item else None
+
+    def get_many(self, comm_id: str, message_ids: Sequence[str]) -> dict[str, Message]:
+        """The messages among `message_ids` that exist, by id (BatchGetItem, strongly consistent)."""
+        keys = [{"comm_id": {"S": comm_id}, "message_id": {"S": m}} for m in dict.fromkeys(message_ids)]
+        items = batch_get(self._client, self._table, keys, ConsistentRead=True)
+        return {record.message_id: record for record in map(message_from_item, items)}
+
+    def all_of(self, comm_id: str) -> Iterator[Message]:
+        query: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "comm_id = :comm",
+            "ExpressionAttributeValues": {":comm": {"S": comm_id}},
+        }
+        while True:
+            response = self._client.query(**query)
+            yield from (message_from_item(item) for item in response.get("Items", []))
+            if not response.get("LastEvaluatedKey"):
+                return
+            query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
     def list(
         self,
@@ -107,9 +127,3 @@ class DynamoMessageStore:
             query["ExpressionAttributeNames"] = names
         items, next_cursor = query_pages(self._client, limit, cursor, **query)
         return Page([message_from_item(item) for item in items], next_cursor)
-
-    def get_many(self, comm_id: str, message_ids: Sequence[str]) -> dict[str, Message]:
-        """The messages among `message_ids` that exist, by id (BatchGetItem)."""
-        keys = [{"comm_id": {"S": comm_id}, "message_id": {"S": m}} for m in dict.fromkeys(message_ids)]
-        messages = (message_from_item(item) for item in batch_get(self._client, self._table, keys))
-        return {m.message_id: m for m in messages}

@@ -1,0 +1,31 @@
+"""``python -m tests.faults [--seed N] [--smoke]``: the fault-injection suite (``make faults``)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from tests.support import offline_aws_environment
+
+offline_aws_environment()
+
+from tests.faults.harness import Scenario, run, seed_from_time  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.faults", description=__doc__)
+    parser.add_argument("--seed", type=int, default=None, help="replay a run (printed by every run)")
+    parser.add_argument("--smoke", action="store_true", help="the small run that `make test` does")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.ERROR)
+    seed = seed_from_time() if args.seed is None else args.seed
+    print(f"seed {seed}", flush=True)
+    scenario = Scenario.smoke(seed) if args.smoke else Scenario.full(seed)
+    report = run(scenario)
+    print(report.render())
+    return 0 if report.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,93 @@
+"""The fleet's rate limit: never above the ceiling in any second, whatever the number of workers."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+
+import pytest
+
+from chalicelib.domain.ratelimit import RateLimiter
+from tests.support import SimulatedClock
+from tests.unit.fakes import InMemoryRateLimitStore
+
+pytestmark = pytest.mark.unit
+
+
+def _fleet(
+    store: InMemoryRateLimitStore, clock: SimulatedClock, workers: int, ceiling: float
+) -> list[RateLimiter]:
+    return [
+        RateLimiter(store, {"ses": ceiling}, clock, block=25, rng=random.Random(i)) for i in range(workers)
+    ]
+
+
+def test_many_workers_together_never_exceed_the_ceiling_in_any_second():
+    # GIVEN eight workers, each on its own timeline, sharing one bucket with a ceiling of 40/s
+    store = InMemoryRateLimitStore()
+    clocks = [SimulatedClock() for _ in range(8)]
+    workers = [
+        RateLimiter(store, {"ses": 40}, clock, block=25, rng=random.Random(i))
+        for i, clock in enumerate(clocks)
+    ]
+    sent: Counter[int] = Counter()
+    rng = random.Random(1)
+    # WHEN each sends as fast as it can (2-6 ms a call), the one furthest behind in time moving next
+    for _ in range(4000):
+        index = min(range(len(clocks)), key=lambda i: clocks[i].now())
+        workers[index].acquire("ses")
+        sent[int(clocks[index].now())] += 1
+        call = rng.uniform(0.002, 0.006)
+        clocks[index].advance(call)
+        workers[index].observe("ses", call)
+    # THEN no second saw more than 40 sends, the fleet kept close to the ceiling, and the bucket
+    # was asked in blocks rather than once a message
+    assert max(sent.values()) <= 40
+    busy = [n for second, n in sent.items() if second < max(sent)]
+    assert sum(busy) / len(busy) > 30
+    assert store.takes < 4000 / 2
+
+
+def test_a_provider_throttle_halves_the_fleet_ceiling_then_it_recovers():
+    clock, store = SimulatedClock(), InMemoryRateLimitStore()
+    limiter, other = _fleet(store, clock, 2, 100)
+    limiter.throttled("ses")
+    # A second throttle right away (another worker's) does not halve it again: once per cooldown
+    other.throttled("ses")
+    assert store.fleet_rate("ses").rate == 50
+    # Every worker of the fleet works to the lowered ceiling (after its refresh)
+    clock.advance(11)
+    assert other.current_ceiling("ses") == 50
+    # ...and once the provider has been quiet, it climbs back a tenth at a time, to the ceiling
+    ceilings = []
+    for _ in range(8):
+        clock.advance(31)
+        ceilings.append(other.current_ceiling("ses"))
+    assert ceilings[0] == 60
+    assert ceilings[-1] == 100
+    assert store.fleet_rate("ses").rate is None
+
+
+def test_bulk_sends_leave_a_share_of_each_second_to_urgent_ones():
+    clock, store = SimulatedClock(), InMemoryRateLimitStore()
+    bulk, urgent = _fleet(store, clock, 2, 10)
+    urgent.acquire("ses", urgent=True)
+    clock.advance(11)  # bulk workers see the urgent lane at their next refresh
+    sent_by_bulk = 0
+    start = int(clock.now()) + 1
+    clock.t = float(start)
+    while int(clock.now()) == start:
+        bulk.acquire("ses")
+        if int(clock.now()) != start:
+            break
+        sent_by_bulk += 1
+        clock.advance(0.001)
+    assert sent_by_bulk == 7  # 30% of the 10 per second is left to the urgent lane
+
+
+def test_no_ceiling_configured_means_no_limit_and_no_requests():
+    clock, store = SimulatedClock(), InMemoryRateLimitStore()
+    limiter = RateLimiter(store, {}, clock)
+    for _ in range(100):
+        limiter.acquire("sendgrid")
+    assert store.takes == 0
