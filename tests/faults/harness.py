@@ -29,7 +29,7 @@ import random
 import time
 from collections import Counter
 from contextlib import suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import boto3
@@ -271,9 +271,9 @@ class FaultRun:
                     last_name=f"Last{i}",
                     language=["en", "fr", "fr-CA"][i % 3],
                     channels=channels,
-                    status="inactive" if i % 97 == 96 else "active",
+                    status="active",
                     email=f"person{i}@example.com",
-                    phone=None if i % 23 == 22 else f"+1514{i:07d}",
+                    phone=None if i % 23 == 22 else f"+1514{2_000_000 + i:07d}",  # valid NANP numbers
                 )
             )
         self.api.directory.put_many(accounts)
@@ -298,12 +298,17 @@ class FaultRun:
             )
             draft = self.api.communications.create(fields, by=ADMIN)
             audience = self.rng.sample(ids, size)
-            self.api.communications.set_audience_csv(
+            self.api.audience.set_from_csv(
                 draft.comm_id, "account_id\n" + "\n".join(audience) + "\n", by=ADMIN
             )
             self.comm_ids[name] = draft.comm_id
             self.markers[marker] = draft.comm_id
             self.audiences[draft.comm_id] = audience
+        # Some accounts become inactive after the audiences were set (an upload turns inactive
+        # ones away): their messages are skipped at send time.
+        went_inactive = [replace(a, status="inactive") for i, a in enumerate(accounts) if i % 97 == 96]
+        self.api.directory.put_many(went_inactive)
+        self.accounts.update({a.account_id: a for a in went_inactive})
 
     def _start(self) -> None:
         for name in self.comm_ids:
