@@ -273,7 +273,7 @@ class FaultRun:
                     channels=channels,
                     status="inactive" if i % 97 == 96 else "active",
                     email=f"person{i}@example.com",
-                    phone=None if i % 23 == 22 else f"+1514{i:07d}",
+                    phone=None if i % 23 == 22 else f"+1514{2_000_000 + i:07d}",
                 )
             )
         self.api.directory.put_many(accounts)
@@ -298,12 +298,13 @@ class FaultRun:
             )
             draft = self.api.communications.create(fields, by=ADMIN)
             audience = self.rng.sample(ids, size)
-            self.api.communications.set_audience_csv(
+            self.api.audience.set_from_csv(
                 draft.comm_id, "account_id\n" + "\n".join(audience) + "\n", by=ADMIN
             )
             self.comm_ids[name] = draft.comm_id
             self.markers[marker] = draft.comm_id
-            self.audiences[draft.comm_id] = audience
+            # A CSV audience takes active accounts only: the others are reported, not sent to.
+            self.audiences[draft.comm_id] = [a for a in audience if self.accounts[a].is_active]
 
     def _start(self) -> None:
         for name in self.comm_ids:
