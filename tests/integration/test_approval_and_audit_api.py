@@ -9,6 +9,7 @@ import pytest
 
 from chalicelib.domain.models import iso
 from tests.integration.conftest import Api, drain, sent_emails
+from tests.integration.rig import Rig
 
 pytestmark = pytest.mark.integration
 
@@ -58,6 +59,54 @@ def test_a_large_send_waits_for_a_second_admin(api: Api, reviewer: Api, client: 
     assert reviewer.call("post", f"/communications/{comm_id}/approve").status_code == 202
     third = api.as_admin("admin-3", "Grace", "Hopper")
     assert third.call("post", f"/communications/{comm_id}/approve").status_code == 409
+
+
+def test_nothing_goes_out_before_approval_whatever_the_workers_and_the_sweep_do(
+    api: Api, client: Any
+) -> None:
+    # GIVEN a send waiting for approval
+    api.call("put", "/settings", {"approval_threshold": 2})
+    comm_id = ready(api, accounts=3)
+    assert api.call("post", f"/communications/{comm_id}/send").json["status"] == "PENDING_APPROVAL"
+    # WHEN the workers run, and the sweep long after
+    rig = Rig()
+    rig.drain()
+    rig.sweep(after_s=rig.settings.send_lease_s + rig.settings.reconcile_window_s + 60)
+    rig.drain()
+    # THEN nothing was planned or sent, and it still waits
+    assert sent_emails() == []
+    assert (rig.depth("plan"), rig.depth("send")) == (0, 0)
+    assert api.call("get", f"/communications/{comm_id}/messages").json["items"] == []
+    detail = api.call("get", f"/communications/{comm_id}").json
+    assert (detail["status"], detail["started_at"], detail["counts"]["sent"]) == ("PENDING_APPROVAL", None, 0)
+
+
+def test_an_approved_send_goes_out_once_in_the_senders_name(api: Api, reviewer: Api, client: Any) -> None:
+    # GIVEN a send waiting for approval
+    api.call("put", "/settings", {"approval_threshold": 2})
+    comm_id = ready(api, accounts=3)
+    api.call("post", f"/communications/{comm_id}/send")
+    # WHEN another admin approves it (twice: a double click)
+    first = reviewer.call("post", f"/communications/{comm_id}/approve")
+    again = reviewer.call("post", f"/communications/{comm_id}/approve")
+    # THEN it is in progress, sent by the requester, approved by the reviewer, planned once
+    assert (first.status_code, again.status_code) == (202, 202)
+    assert first.json["status"] == again.json["status"] == "IN_PROGRESS"
+    assert (first.json["sent_by"], first.json["approved_by"]) == (ADA, ALAN)
+    rig = Rig()
+    assert rig.depth("plan") == 1
+    entries = api.call("get", f"/communications/{comm_id}/audit").json["items"]
+    assert [(e["action"], e["actor"]["id"]) for e in entries].count(("approve", "admin-2")) == 1
+    assert entries[-1]["details"]["to"] == "IN_PROGRESS"
+    # AND the workers send each message once
+    rig.drain()
+    rig.sweep(after_s=rig.settings.send_lease_s + 1)
+    rig.drain()
+    received = sorted(m.destinations["ToAddresses"][0] for m in sent_emails())
+    assert received == ["p0@example.com", "p1@example.com", "p2@example.com"]
+    detail = api.call("get", f"/communications/{comm_id}").json
+    assert (detail["status"], detail["counts"]["sent"], detail["counts"]["pending"]) == ("COMPLETED", 3, 0)
+    assert (detail["sent_by"], detail["approved_by"]) == (ADA, ALAN)
 
 
 def test_approving_a_draft_is_a_conflict_and_a_withdrawn_send_is_a_draft_again(

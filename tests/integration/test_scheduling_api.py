@@ -12,7 +12,9 @@ import pytest
 from chalicelib.domain.models import Page, iso
 from chalicelib.domain.scheduling import Scheduler
 from chalicelib.wiring import services
-from tests.integration.conftest import Api, drain, plan_queue_bodies, sent_emails, tick
+from chalicelib.workers import schedule as schedule_worker
+from tests.integration.conftest import Api, drain, plan_queue_bodies, sent_emails, sent_sms, tick
+from tests.integration.rig import Rig
 
 pytestmark = pytest.mark.integration
 
@@ -188,21 +190,74 @@ def test_the_handler_finds_due_communications_through_the_index_never_a_scan(api
     assert sorted(item["comm_id"]["S"] for item in index["Items"]) == sorted(comm_ids[1:])
 
 
-def test_a_scheduled_communication_cancelled_before_its_time_never_sends(api: Api, client: Any) -> None:
+def tick_at(client: Any, monkeypatch: pytest.MonkeyPatch, moment: datetime) -> dict[str, list[str]]:
+    """One run of the schedule handler as if EventBridge's tick came at `moment`."""
+    monkeypatch.setattr(schedule_worker, "utc_now", lambda: moment)
+    return tick(client)
+
+
+def test_a_scheduled_communication_started_by_the_tick_goes_out_once_like_one_sent_by_hand(
+    api: Api, client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a two-channel communication to three accounts, scheduled an hour ahead
+    comm_id = ready(api, accounts=3)
+    send_at = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=1)
+    api.call("post", f"/communications/{comm_id}/schedule", {"send_at": iso(send_at)})
+    rig = Rig()
+    # WHEN the tick comes a minute early, then at its time and once more after
+    assert tick_at(client, monkeypatch, send_at - timedelta(minutes=1))["started"] == []
+    rig.drain()
+    assert sent_emails() == [] and sent_sms() == []
+    assert tick_at(client, monkeypatch, send_at)["started"] == [comm_id]
+    assert tick_at(client, monkeypatch, send_at + timedelta(minutes=1))["started"] == []
+    # AND the workers and the sweep run
+    rig.drain()
+    rig.sweep(after_s=rig.settings.send_lease_s + 1)
+    rig.drain()
+    # THEN each account got its email and its SMS exactly once, in the scheduler's name
+    assert sorted(m.destinations["ToAddresses"][0] for m in sent_emails()) == [
+        f"p{i}@example.com" for i in range(3)
+    ]
+    assert sorted(phone for phone, _ in sent_sms()) == [f"+1514555{i:04d}" for i in range(3)]
+    detail = api.call("get", f"/communications/{comm_id}").json
+    assert (detail["status"], detail["counts"]["sent"], detail["counts"]["pending"]) == ("COMPLETED", 6, 0)
+    assert (detail["counts_by_channel"]["email"]["sent"], detail["counts_by_channel"]["sms"]["sent"]) == (
+        3,
+        3,
+    )
+    assert detail["sent_by"]["id"] == "admin-1"
+    assert detail["scheduled_at"] == iso(send_at)
+    actions = [e["action"] for e in api.call("get", f"/communications/{comm_id}/audit").json["items"]]
+    assert actions.count("start") == 1
+
+
+def test_a_scheduled_communication_cancelled_before_its_time_never_sends(
+    api: Api, client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a scheduled communication
     comm_id = ready(api)
-    send_at, epoch = due_in_a_moment()
-    api.call("post", f"/communications/{comm_id}/schedule", {"send_at": send_at})
+    send_at = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=1)
+    api.call("post", f"/communications/{comm_id}/schedule", {"send_at": iso(send_at)})
+    # WHEN it is cancelled, and its time then comes, with the workers and the sweep running
     cancelled = api.call("post", f"/communications/{comm_id}/cancel")
     assert cancelled.status_code == 200
     assert cancelled.json["status"] == "CANCELLED" and cancelled.json["finished_at"]
-    wait_until(epoch)
-    assert tick(client)["started"] == []
-    drain(client)
+    assert tick_at(client, monkeypatch, send_at + timedelta(minutes=1))["started"] == []
     assert plan_queue_bodies() == []
-    assert sent_emails() == []
+    rig = Rig()
+    rig.drain()
+    rig.sweep(after_s=rig.settings.send_lease_s + rig.settings.reconcile_window_s + 60)
+    rig.drain()
+    # THEN nothing was planned or sent, and it stays CANCELLED, its cancel audited
+    assert sent_emails() == [] and sent_sms() == []
+    assert api.call("get", f"/communications/{comm_id}/messages").json["items"] == []
     assert api.call("get", f"/communications/{comm_id}").json["status"] == "CANCELLED"
-    # cancelling again is not an error; cancelling a draft is a conflict
+    audit = f"/communications/{comm_id}/audit"
+    assert [e["action"] for e in api.call("get", audit).json["items"]][-1] == "cancel"
+    # cancelling again is not an error and records nothing; cancelling a draft is a conflict
     assert api.call("post", f"/communications/{comm_id}/cancel").status_code == 200
+    assert [e["action"] for e in api.call("get", audit).json["items"]].count("cancel") == 1
+    assert api.call("get", f"/communications/{comm_id}").json["status"] == "CANCELLED"
     assert api.call("post", f"/communications/{ready(api)}/cancel").status_code == 409
 
 

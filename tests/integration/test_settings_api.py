@@ -11,6 +11,8 @@ import pytest
 from chalicelib.adapters.dynamodb.messages import TTL_ATTRIBUTE
 from chalicelib.wiring import services
 from tests.integration.conftest import Api, drain, sent_emails, sent_sms
+from tests.integration.rig import Rig
+from tests.support import CallHooks
 
 pytestmark = pytest.mark.integration
 
@@ -38,7 +40,10 @@ def settings_of(api: Api) -> dict[str, Any]:
 def test_the_settings_start_as_the_environments_defaults(api: Api) -> None:
     response = api.call("get", "/settings")
     assert response.status_code == 200
-    assert settings_of(api) == DEFAULTS
+    # The rate limits are the environment's: tests/conftest.py raises them so tests send fast.
+    env = services().settings
+    rate_limits = {"email_per_s": float(env.email_rate_per_s), "sms_per_s": float(env.sms_rate_per_s)}
+    assert settings_of(api) == {**DEFAULTS, "rate_limits": rate_limits}
     assert response.json["updated_by"] is None
 
 
@@ -157,3 +162,53 @@ def test_sends_use_the_sender_identity_and_retention_from_the_settings(api: Api,
     assert (ttl["TimeToLiveStatus"], ttl["AttributeName"]) == ("ENABLED", TTL_ATTRIBUTE)
     # AND the communication's counts stay on the communication, not in the records
     assert api.call("get", f"/communications/{comm_id}").json["counts"]["sent"] == 2
+
+
+def test_every_message_goes_out_as_the_operator_reading_the_settings_once_per_cache_period(
+    api: Api, client: Any
+) -> None:
+    # GIVEN an operator sender identity (verified in SES) and a 20-account, two-channel send
+    boto3.client("ses").verify_email_identity(EmailAddress="outages@utility.example")
+    identity = {
+        "from_email": "outages@utility.example",
+        "from_name": "Utility Co",
+        "reply_to": "help@utility.example",
+        "sms_sender": "UTILITY",
+    }
+    assert api.call("put", "/settings", identity).status_code == 200
+    comm_id = api.create_communication(channels=["email", "sms"])
+    accounts = [
+        api.put_account(channels=["email", "sms"], email=f"p{i}@example.com", phone=f"+1514555{i:04d}")
+        for i in range(20)
+    ]
+    assert api.set_audience(comm_id, accounts).json["accepted"] == 20
+    rig = Rig(send_task_size=5)
+    rig.svc.operator_settings.clock = rig.clock.now  # the settings cache runs on the rig's time
+    settings_reads: list[str] = []
+    emails: list[dict[str, Any]] = []
+    sms: list[dict[str, Any]] = []
+
+    def count_settings_reads(operation: str, params: dict[str, Any]) -> None:
+        if params.get("TableName") == rig.settings.settings_table:
+            settings_reads.append(operation)
+
+    CallHooks(rig.svc.dynamodb).before = count_settings_reads
+    CallHooks(rig.svc.sesv2).after = lambda operation, params, parsed: emails.append(params)
+    CallHooks(rig.svc.sns).after = lambda operation, params, parsed: sms.append(params)
+    # WHEN it is sent: one task, then the rest once the cache period has passed
+    assert api.call("post", f"/communications/{comm_id}/send").status_code == 202
+    rig.deliver("plan")
+    rig.deliver("send", count=1)
+    assert settings_reads == ["GetItem"]
+    rig.clock.advance(rig.settings.settings_cache_s + 1)
+    rig.drain()
+    # THEN every email and SMS went out as the operator, once to each address
+    assert len(emails) == 20 and len({e["Destination"]["ToAddresses"][0] for e in emails}) == 20
+    assert {e["FromEmailAddress"] for e in emails} == {"Utility Co <outages@utility.example>"}
+    assert {tuple(e["ReplyToAddresses"]) for e in emails} == {("help@utility.example",)}
+    assert len(sms) == 20 and len({s["PhoneNumber"] for s in sms}) == 20
+    assert {s["MessageAttributes"]["AWS.SNS.SMS.SenderID"]["StringValue"] for s in sms} == {"UTILITY"}
+    # AND the workers read the settings once per cache period, not per message or per task
+    assert settings_reads == ["GetItem", "GetItem"]
+    detail = api.call("get", f"/communications/{comm_id}").json
+    assert (detail["status"], detail["counts"]["sent"]) == ("COMPLETED", 40)

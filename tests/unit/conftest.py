@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
 
 import pytest
 
@@ -12,35 +11,21 @@ from chalicelib.domain.communications import CommunicationService, DraftFields
 from chalicelib.domain.models import Admin, Channel, Communication, Content
 from chalicelib.domain.operator_settings import SettingsService
 from chalicelib.domain.scheduling import Scheduler
-from chalicelib.domain.sending import Planner, Sender
 from tests.unit.fakes import (
     FakeAccountDirectory,
     FakeAudienceStore,
     FakeAuditLog,
     FakeCommunicationStore,
-    FakeEmailSender,
     FakeFileStore,
     FakeMessageStore,
     FakeSettingsStore,
-    FakeSmsSender,
     FakeWorkQueue,
     bilingual_content,
     make_operator_settings,
 )
 
-# The send path (claims with leases and windows, reconciliation, the sweep) is tested against its
-# DynamoDB/SQS adapters on moto: tests/integration/test_exactly_once.py, test_send_control.py and
-# the fault-injection suite (tests/faults). The in-memory pipeline below drove the earlier
-# claim-once sender, so tests that need it are skipped rather than run against a different design.
-SEND_PATH_ON_MOTO = (
-    "the send path is tested on moto (tests/integration/test_exactly_once.py, tests/faults); "
-    "the in-memory pipeline fakes predate its leases and windows"
-)
-
-# Small sizes so a handful of accounts already spans several chunks, tasks and planning runs.
+# Small chunks so a handful of accounts already spans several.
 AUDIENCE_CHUNK_SIZE = 3
-SEND_TASK_SIZE = 2
-PLANNER_CHUNKS_PER_RUN = 2
 
 
 @pytest.fixture
@@ -104,22 +89,6 @@ def operator_settings(
 
 
 @pytest.fixture
-def email_sender() -> FakeEmailSender:
-    return FakeEmailSender()
-
-
-@pytest.fixture
-def sms_sender() -> FakeSmsSender:
-    return FakeSmsSender()
-
-
-@pytest.fixture
-def sleeps() -> list[float]:
-    """The back-off delays the sender asked for (nothing really sleeps)."""
-    return []
-
-
-@pytest.fixture
 def admin() -> Admin:
     return Admin(id="admin-1", first_name="Grace", last_name="Hopper", can_write=True)
 
@@ -174,29 +143,6 @@ def audience(
 @pytest.fixture
 def scheduler(store: FakeCommunicationStore, service: CommunicationService) -> Scheduler:
     return Scheduler(communications=store, service=service, page_size=2)
-
-
-@pytest.fixture
-def planner() -> Planner:
-    pytest.skip(SEND_PATH_ON_MOTO)
-
-
-@pytest.fixture
-def sender() -> Sender:
-    pytest.skip(SEND_PATH_ON_MOTO)
-
-
-class Pipeline(Protocol):
-    """What the tests that drive the send path expect of the `pipeline` fixture."""
-
-    def run(self, **options: bool) -> int: ...
-
-    def plan_only(self) -> None: ...
-
-
-@pytest.fixture
-def pipeline() -> Pipeline:
-    pytest.skip(SEND_PATH_ON_MOTO)
 
 
 DraftMaker = Callable[..., Communication]

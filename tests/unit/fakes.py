@@ -1,9 +1,9 @@
 """In-memory fakes of every port in chalicelib/domain/ports.py, behaving like the adapters.
 
 Each fake mirrors what its DynamoDB/SQS adapter does where a service could tell the difference:
-conditional writes (drafts only, IN_PROGRESS only), once-only chunk totals and task claims,
-counters added to the communication, and fresh copies on every read, so a test never
-sees a change that the store did not make.
+conditional writes (drafts only, IN_PROGRESS only) and fresh copies on every read, so a test
+never sees a change that the store did not make. The send path itself (claims, leases, windows,
+counters) is tested against its adapters on moto: tests/integration/rig.py.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from chalicelib.domain.delivery import (
     precise,
     supersedes,
 )
-from chalicelib.domain.errors import Conflict, SendFailure
+from chalicelib.domain.errors import Conflict
 from chalicelib.domain.models import (
     Account,
     AudienceSummary,
@@ -39,10 +39,7 @@ from chalicelib.domain.models import (
     EmailContent,
     Message,
     MessageStatus,
-    OutgoingEmail,
-    OutgoingSms,
     Page,
-    SendResult,
     SmsContent,
     utc_now,
 )
@@ -112,24 +109,6 @@ def bilingual_content() -> Content:
     )
 
 
-def tally(messages: Iterable[Message]) -> dict[Channel, Counts]:
-    """Counters recomputed from message records, to compare with the communication's own."""
-    counts: dict[Channel, Counts] = {}
-    for message in messages:
-        channel_counts = counts.setdefault(message.channel, Counts())
-        channel_counts.total += 1
-        match message.status:
-            case MessageStatus.SENT | MessageStatus.DELIVERED | MessageStatus.FAILED:
-                channel_counts.sent += 1
-            case MessageStatus.SEND_FAILED:
-                channel_counts.send_failed += 1
-            case MessageStatus.SKIPPED:
-                channel_counts.skipped += 1
-            case MessageStatus.CANCELLED:
-                channel_counts.cancelled += 1
-    return counts
-
-
 def _page[T](items: list[T], cursor: str | None, limit: int) -> Page[T]:
     start = int(cursor) if cursor else 0
     end = start + limit
@@ -144,7 +123,6 @@ class FakeAccountDirectory:
 
     def __init__(self) -> None:
         self.accounts: dict[str, Account] = {}
-        self.get_many_calls = 0
 
     def add(self, **overrides: Any) -> Account:
         """Test helper: store `make_account(**overrides)` and return it."""
@@ -166,7 +144,6 @@ class FakeAccountDirectory:
         return copy.deepcopy(account) if account else None
 
     def get_many(self, account_ids: Sequence[str]) -> dict[str, Account]:
-        self.get_many_calls += 1
         return {
             account_id: copy.deepcopy(self.accounts[account_id])
             for account_id in dict.fromkeys(account_ids)
@@ -328,31 +305,20 @@ class FakeCommunicationStore:
         stored.finished_at = stored.updated_at = utc_now()
         return True
 
-    def add_counters(self, comm_id: str, counts_by_channel: dict[Channel, Counts]) -> None:
-        """What the ledger's transactions do to the communication item (ADD on each counter)."""
-        stored = self._stored(comm_id)
-        for channel, counts in counts_by_channel.items():
-            stored.counts_by_channel[channel] = stored.counts_by_channel.get(channel, Counts()) + counts
-        stored.updated_at = utc_now()
-
 
 class FakeAudienceStore:
     """Numbered chunks of account ids per communication."""
 
     def __init__(self) -> None:
         self.chunks: dict[tuple[str, int], list[str]] = {}
-        # Chunk markers set by the ledger; a rewritten chunk loses its marker, like a new item.
-        self.planned: set[tuple[str, int]] = set()
 
     def replace(self, comm_id: str, chunks: Iterable[list[str]], previous_chunks: int) -> int:
         written = 0
         for account_ids in chunks:
             self.chunks[(comm_id, written)] = list(account_ids)
-            self.planned.discard((comm_id, written))
             written += 1
         for number in range(written, previous_chunks):
             self.chunks.pop((comm_id, number), None)
-            self.planned.discard((comm_id, number))
         return written
 
     def chunk(self, comm_id: str, number: int) -> list[str] | None:
@@ -370,18 +336,8 @@ class FakeMessageStore:
 
     def __init__(self) -> None:
         self.records: dict[tuple[str, str], Message] = {}
-        self.put_calls = 0
-
-    def of(self, comm_id: str) -> list[Message]:
-        """Test helper: every record of a communication."""
-        return [copy.deepcopy(m) for (c, _), m in sorted(self.records.items()) if c == comm_id]
-
-    def for_account(self, comm_id: str, account_id: str) -> dict[Channel, Message]:
-        """Test helper: an account's messages by channel."""
-        return {m.channel: m for m in self.of(comm_id) if m.account_id == account_id}
 
     def put_many(self, messages: Sequence[Message]) -> None:
-        self.put_calls += 1
         for message in messages:
             self.records[(message.comm_id, message.message_id)] = copy.deepcopy(message)
 
@@ -449,13 +405,12 @@ class FakeSettingsStore:
 
 
 class FakeWorkQueue:
-    """Planning and send tasks in FIFO lists, drained by `run_until_idle`."""
+    """Planning and send tasks in the order queued."""
 
     def __init__(self) -> None:
         self.planning: list[tuple[str, int]] = []
         self.send_tasks: list[SendTask] = []
         self.planning_enqueued = 0
-        self.send_tasks_enqueued = 0
 
     def enqueue_planning(self, comm_id: str, first_chunk: int) -> None:
         self.planning.append((comm_id, first_chunk))
@@ -463,71 +418,9 @@ class FakeWorkQueue:
 
     def enqueue_send_tasks(self, tasks: Sequence[SendTask]) -> None:
         self.send_tasks.extend(tasks)
-        self.send_tasks_enqueued += len(tasks)
-
-    @property
-    def idle(self) -> bool:
-        return not self.planning and not self.send_tasks
 
 
-# --- providers ------------------------------------------------------------------------------
-
-
-class _FakeProvider:
-    name = "fake"
-
-    def __init__(self) -> None:
-        self.attempts: list[str] = []  # every address tried, including refused attempts
-        self._failures: dict[str, list[SendFailure]] = {}
-        self._always: dict[str, SendFailure] = {}
-
-    def fail(self, address: str, error: SendFailure, times: int | None = None) -> None:
-        """Raise `error` for the next `times` attempts to `address` (every attempt when None)."""
-        if times is None:
-            self._always[address] = error
-        else:
-            self._failures.setdefault(address, []).extend([error] * times)
-
-    def _take(self, address: str) -> SendResult:
-        self.attempts.append(address)
-        queued = self._failures.get(address)
-        if queued:
-            raise queued.pop(0)
-        if address in self._always:
-            raise self._always[address]
-        return SendResult(provider=self.name, provider_message_id=f"{self.name}-{len(self.attempts)}")
-
-
-class FakeEmailSender(_FakeProvider):
-    name = "fake-email"
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.sent: list[OutgoingEmail] = []
-
-    def send(self, email: OutgoingEmail) -> SendResult:
-        result = self._take(email.to)
-        self.sent.append(email)
-        return result
-
-    def to(self, address: str) -> list[OutgoingEmail]:
-        return [email for email in self.sent if email.to == address]
-
-
-class FakeSmsSender(_FakeProvider):
-    name = "fake-sms"
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.sent: list[OutgoingSms] = []
-
-    def send(self, sms: OutgoingSms) -> SendResult:
-        result = self._take(sms.to)
-        self.sent.append(sms)
-        return result
-
-    def to(self, address: str) -> list[OutgoingSms]:
-        return [sms for sms in self.sent if sms.to == address]
+# --- files ----------------------------------------------------------------------------------
 
 
 class FakeFileStore:

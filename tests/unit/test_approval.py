@@ -19,12 +19,11 @@ from chalicelib.domain.models import (
 )
 from chalicelib.domain.operator_settings import SettingsService
 from chalicelib.domain.scheduling import Scheduler
-from tests.unit.conftest import DraftMaker, Pipeline
+from tests.unit.conftest import DraftMaker
 from tests.unit.fakes import (
     FakeAccountDirectory,
     FakeAuditLog,
     FakeCommunicationStore,
-    FakeEmailSender,
     FakeWorkQueue,
 )
 
@@ -122,51 +121,6 @@ def test_the_sender_cannot_approve_their_own_send(
     assert raised.value.status == 403
     assert service.get(comm_id).status is S.PENDING_APPROVAL
     assert queue.planning_enqueued == 0
-
-
-def test_a_second_admin_approves_and_it_goes_out_in_the_senders_name(
-    make_ready: ReadyMaker,
-    service: CommunicationService,
-    pipeline: Pipeline,
-    queue: FakeWorkQueue,
-    email_sender: FakeEmailSender,
-    audit: FakeAuditLog,
-    admin: Admin,
-    reviewer: Admin,
-) -> None:
-    # GIVEN a send waiting for approval
-    comm_id = make_ready(THRESHOLD + 1)
-    service.send(comm_id, by=admin)
-    # WHEN another admin approves it (twice: a double click)
-    approved = service.approve(comm_id, by=reviewer)
-    again = service.approve(comm_id, by=reviewer)
-    # THEN it is in progress, sent by the requester, approved by the reviewer, planned once
-    assert approved.status is again.status is S.IN_PROGRESS
-    stored = service.get(comm_id)
-    assert stored.sent_by is not None and stored.sent_by.id == admin.id
-    assert stored.approved_by is not None and stored.approved_by.id == reviewer.id
-    assert stored.approved_at is not None and stored.started_at is not None
-    assert stored.to_api()["approved_by"] == reviewer.to_api()
-    assert queue.planning_enqueued == 1
-    entry = audit.list(communication_audit_subject(comm_id), None, 50).items[-1]
-    assert (str(entry.action), entry.actor.id, entry.details["to"]) == ("approve", reviewer.id, "IN_PROGRESS")
-    # and the messages go out
-    pipeline.run()
-    assert len(email_sender.sent) == THRESHOLD + 1
-    assert service.get(comm_id).status is S.COMPLETED
-
-
-def test_nothing_goes_out_before_approval(
-    make_ready: ReadyMaker,
-    service: CommunicationService,
-    pipeline: Pipeline,
-    email_sender: FakeEmailSender,
-    admin: Admin,
-) -> None:
-    comm_id = make_ready(THRESHOLD + 1)
-    service.send(comm_id, by=admin)
-    pipeline.run()
-    assert email_sender.sent == []
 
 
 @pytest.mark.parametrize("status", [S.DRAFT, S.SCHEDULED, S.IN_PROGRESS, S.CANCELLED])

@@ -6,18 +6,13 @@ from dataclasses import replace
 
 import pytest
 
-from chalicelib.domain.audiences import AudienceService
-from chalicelib.domain.communications import CommunicationService
 from chalicelib.domain.errors import Conflict
 from chalicelib.domain.models import SETTINGS_AUDIT_SUBJECT, Admin, ContactHours
 from chalicelib.domain.operator_settings import OperatorSettings, SettingsService
-from tests.unit.conftest import DraftMaker, FakeClock, Pipeline
+from tests.unit.conftest import FakeClock
 from tests.unit.fakes import (
-    FakeAccountDirectory,
     FakeAuditLog,
-    FakeEmailSender,
     FakeSettingsStore,
-    FakeSmsSender,
     make_operator_settings,
 )
 
@@ -124,44 +119,3 @@ def test_a_change_saved_in_another_container_shows_once_the_cache_expires(
     assert operator_settings.current().from_name == "Herald"
     clock.now += 30
     assert operator_settings.current().from_name == "Utility Co"
-
-
-def test_messages_carry_the_operators_sender_identity_read_once_per_cache_period(
-    make_draft: DraftMaker,
-    service: CommunicationService,
-    audience: AudienceService,
-    operator_settings: SettingsService,
-    settings_store: FakeSettingsStore,
-    directory: FakeAccountDirectory,
-    pipeline: Pipeline,
-    email_sender: FakeEmailSender,
-    sms_sender: FakeSmsSender,
-    admin: Admin,
-) -> None:
-    # GIVEN an operator sender identity and a 20-account communication
-    operator_settings.update(
-        {
-            "from_email": "outages@utility.example",
-            "from_name": "Utility Co",
-            "reply_to": "help@utility.example",
-            "sms_sender": "UTILITY",
-        },
-        by=admin,
-    )
-    draft = make_draft()
-    ids = [directory.add(email=f"p{i}@example.com", phone=f"+1514555{i:04d}").account_id for i in range(20)]
-    audience.set_from_csv(draft.comm_id, "account_id\n" + "\n".join(ids) + "\n", by=admin)
-    reads_before = settings_store.reads
-    # WHEN it is sent
-    service.send(draft.comm_id, by=admin)
-    pipeline.run()
-    # THEN every email and SMS goes out as the operator, and the settings were not read per message
-    assert len(email_sender.sent) == 20 and len(sms_sender.sent) == 20
-    assert {e.sender.from_email if e.sender else None for e in email_sender.sent} == {
-        "outages@utility.example"
-    }
-    assert {(e.sender.from_name, e.sender.reply_to) for e in email_sender.sent if e.sender} == {
-        ("Utility Co", "help@utility.example")
-    }
-    assert {s.sender_id for s in sms_sender.sent} == {"UTILITY"}
-    assert settings_store.reads - reads_before <= 2  # the send's approval check, nothing per message

@@ -22,13 +22,11 @@ from chalicelib.domain.models import (
     utc_now,
 )
 from chalicelib.domain.scheduling import Scheduler
-from tests.unit.conftest import DraftMaker, Pipeline
+from tests.unit.conftest import DraftMaker
 from tests.unit.fakes import (
     FakeAccountDirectory,
     FakeAuditLog,
     FakeCommunicationStore,
-    FakeEmailSender,
-    FakeSmsSender,
     FakeWorkQueue,
 )
 
@@ -330,58 +328,7 @@ def test_a_communication_that_fails_to_start_does_not_hold_back_the_others(
     assert result.errors == [first] and result.started == [second]
 
 
-def test_a_scheduled_communication_goes_out_like_one_sent_by_hand(
-    make_ready: ReadyMaker,
-    service: CommunicationService,
-    scheduler: Scheduler,
-    pipeline: Pipeline,
-    email_sender: FakeEmailSender,
-    sms_sender: FakeSmsSender,
-    admin: Admin,
-) -> None:
-    comm_id = make_ready(size=3)
-    send_at = in_an_hour()
-    service.schedule(comm_id, send_at, by=admin)
-    scheduler.run(send_at)
-    pipeline.run()
-    finished = service.get(comm_id)
-    assert finished.status is S.COMPLETED
-    assert finished.counts.sent == 6
-    assert len(email_sender.sent) == 3 and len(sms_sender.sent) == 3
-
-
 # --- cancel ----------------------------------------------------------------------------------
-
-
-def test_a_scheduled_communication_cancelled_before_its_time_never_sends(
-    make_ready: ReadyMaker,
-    service: CommunicationService,
-    scheduler: Scheduler,
-    pipeline: Pipeline,
-    queue: FakeWorkQueue,
-    email_sender: FakeEmailSender,
-    sms_sender: FakeSmsSender,
-    audit: FakeAuditLog,
-    admin: Admin,
-) -> None:
-    # GIVEN a scheduled communication
-    comm_id = make_ready(size=2)
-    send_at = in_an_hour()
-    service.schedule(comm_id, send_at, by=admin)
-    # WHEN it is cancelled, and its time then comes
-    cancelled = service.cancel(comm_id, by=admin)
-    result = scheduler.run(send_at + timedelta(minutes=1))
-    pipeline.run()
-    # THEN nothing was planned or sent, and it stays CANCELLED
-    assert cancelled.status is S.CANCELLED and cancelled.finished_at is not None
-    assert result.started == []
-    assert queue.planning_enqueued == 0
-    assert email_sender.sent == [] and sms_sender.sent == []
-    assert service.get(comm_id).status is S.CANCELLED
-    assert audit.actions(communication_audit_subject(comm_id))[-1] == "cancel"
-    # cancelling again changes nothing
-    assert service.cancel(comm_id, by=admin).status is S.CANCELLED
-    assert audit.actions(communication_audit_subject(comm_id)).count("cancel") == 1
 
 
 @pytest.mark.parametrize("status", [S.DRAFT, S.PENDING_APPROVAL, S.COMPLETED, S.FAILED])
