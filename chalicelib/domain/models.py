@@ -177,6 +177,10 @@ class AuditAction(StrEnum):
     CANCEL = "cancel"
     DELETE = "delete"
     SETTINGS_CHANGE = "settings_change"
+    UNSUBSCRIBE = "unsubscribe"
+    SMS_STOP = "sms_stop"
+    SMS_START = "sms_start"
+    ERASE = "erase"
 
 
 SETTINGS_AUDIT_SUBJECT = "settings"
@@ -411,6 +415,8 @@ class Communication:
     urgent: bool = False
     expires_at: datetime | None = None
     contact_hours: ContactHours | None = None
+    # Transactional notices (the default) carry no unsubscribe link; others get RFC 8058 one-click headers.
+    transactional: bool = True
 
     @property
     def counts(self) -> Counts:
@@ -445,6 +451,7 @@ class Communication:
             "urgent": self.urgent,
             "expires_at": iso(self.expires_at),
             "contact_hours": self.contact_hours.to_api() if self.contact_hours else None,
+            "transactional": self.transactional,
         }
         if detail:
             body["content"] = self.content.to_api()
@@ -520,6 +527,8 @@ class OutgoingEmail:
     tags: dict[str, str]
     # The operator's sender identity; None leaves the adapter's configured sender.
     sender: SenderIdentity | None = None
+    # Extra headers (List-Unsubscribe…), passed through by every email adapter.
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
