@@ -86,10 +86,10 @@ class DynamoPersonalRecords:
                 if self._update(
                     self._events,
                     {"pk": item["pk"]},
-                    "SET erased_at = :now REMOVE raw, #error",
+                    "SET erased_at = :now REMOVE #raw, #error",
                     "pk",
                     {":now": now},
-                    {"#error": "error"},
+                    {"#raw": "raw", "#error": "error"},
                 ):
                     erased += 1
         return erased
