@@ -3,7 +3,7 @@
 from chalice import Chalice, Rate
 
 from chalicelib import observability, workers
-from chalicelib.api import accounts, communications, followup, jobs, meta, templates, ui, webhooks
+from chalicelib.api import accounts, communications, followup, jobs, meta, privacy, templates, ui, webhooks
 from chalicelib.api import settings as settings_api
 from chalicelib.settings import get_settings
 
@@ -20,6 +20,7 @@ app.register_blueprint(settings_api.bp)
 app.register_blueprint(templates.bp)
 app.register_blueprint(jobs.bp)
 app.register_blueprint(ui.bp)
+app.register_blueprint(privacy.bp)
 
 
 @app.on_sqs_message(queue=settings.plan_queue, batch_size=1)

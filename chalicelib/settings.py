@@ -216,6 +216,15 @@ class Settings:
     )
     twilio_auth_token: str = field(default_factory=lambda: _env("HERALD_TWILIO_AUTH_TOKEN", ""))
     twilio_auth_token_secret: str = field(default_factory=lambda: _env("HERALD_TWILIO_AUTH_TOKEN_SECRET", ""))
+    # Signs one-click unsubscribe links (HMAC-SHA256): the key itself (local, tests) or its secret
+    # (deployed: the template generates one). Locally, dev mode falls back to a fixed dev key.
+    unsubscribe_key: str = field(default_factory=lambda: _env("HERALD_UNSUBSCRIBE_KEY", ""))
+    unsubscribe_key_secret: str = field(default_factory=lambda: _env("HERALD_UNSUBSCRIBE_KEY_SECRET", ""))
+    unsubscribe_link_days: int = field(
+        default_factory=lambda: int(_env("HERALD_UNSUBSCRIBE_LINK_DAYS", "90"))
+    )
+    # An address that takes unsubscribe requests by email, offered next to the link (optional).
+    unsubscribe_mailto: str = field(default_factory=lambda: _env("HERALD_UNSUBSCRIBE_MAILTO", ""))
     # How long a provider key read from Secrets Manager is reused before it is read again.
     secret_max_age_s: int = field(default_factory=lambda: int(_env("HERALD_SECRET_MAX_AGE_S", "300")))
 

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.settings import Settings, get_settings
+
+logger = logging.getLogger(__name__)
+# Signs unsubscribe links locally (HERALD_AUTH_MODE=dev) when no key is set; deployed stages use a secret.
+DEV_UNSUBSCRIBE_KEY = "herald-dev-unsubscribe-key"
 
 if TYPE_CHECKING:
     from chalicelib.adapters.webhooks import DeliveryWebhooks
@@ -15,10 +20,12 @@ if TYPE_CHECKING:
     from chalicelib.domain.communications import CommunicationService
     from chalicelib.domain.control import SendControl
     from chalicelib.domain.delivery import DeliveryTracker
+    from chalicelib.domain.erasure import ErasureService
     from chalicelib.domain.exports import ExportService
     from chalicelib.domain.followup import FollowUpService
     from chalicelib.domain.jobs import JobService
     from chalicelib.domain.operator_settings import OperatorSettings, SettingsService
+    from chalicelib.domain.optout import OptOutService, UnsubscribeLinks, UnsubscribeSigner
     from chalicelib.domain.ports import Clock, EmailSender, FileStore, Metrics, SmsSender
     from chalicelib.domain.ratelimit import RateLimiter
     from chalicelib.domain.reconciliation import Reconciler
@@ -327,6 +334,7 @@ class Services:
             sns_confirm=self._fetch_from_sns,
             public_url=s.public_url,
             mailgun_max_age_s=s.mailgun_max_age_s,
+            inbound_sms=lambda sms: self.opt_out.inbound_sms(sms),
         )
 
     @cached_property
@@ -418,6 +426,61 @@ class Services:
             cache=CommunicationCache(self.communication_store, self.clock, s.status_cache_s),
             identity=lambda: self.operator_settings.current().identity,
             metrics=self.metrics,
+            unsubscribe_links=self.unsubscribe_links,
+        )
+
+    # -- opting out and erasure ------------------------------------------------------------------
+
+    def unsubscribe_signer(self) -> UnsubscribeSigner:
+        """The signer of unsubscribe links, with the key re-read from its secret as provider keys are."""
+        from datetime import timedelta
+
+        from chalicelib.domain.optout import UnsubscribeSigner
+
+        key = self.provider_key("unsubscribe_key")
+        if not key and self.settings.auth_mode == "dev":
+            key = DEV_UNSUBSCRIBE_KEY
+        if not key:
+            raise RuntimeError("no unsubscribe key (HERALD_UNSUBSCRIBE_KEY or HERALD_UNSUBSCRIBE_KEY_SECRET)")
+        return UnsubscribeSigner(key.encode(), ttl=timedelta(days=self.settings.unsubscribe_link_days))
+
+    def unsubscribe_links(self) -> UnsubscribeLinks | None:
+        """Where unsubscribe links point; None (no links, logged) without a public URL or a key."""
+        from chalicelib.domain.optout import UnsubscribeLinks
+
+        s = self.settings
+        try:
+            signer = self.unsubscribe_signer()
+        except RuntimeError:
+            logger.error("emails go out without unsubscribe links: no unsubscribe key is configured")
+            return None
+        if not s.public_url:
+            logger.error("emails go out without unsubscribe links: HERALD_PUBLIC_URL is not set")
+            return None
+        return UnsubscribeLinks(signer, s.public_url, s.unsubscribe_mailto or None)
+
+    @cached_property
+    def opt_out(self) -> OptOutService:
+        from chalicelib.domain.optout import OptOutService
+
+        return OptOutService(
+            signer=self.unsubscribe_signer,
+            suppressions=self.suppression_list,
+            messages=self.message_store,
+            directory=self.directory,
+            audit=self.audit_log,
+        )
+
+    @cached_property
+    def erasure(self) -> ErasureService:
+        from chalicelib.adapters.dynamodb.erasure import DynamoPersonalRecords
+        from chalicelib.domain.erasure import ErasureService
+
+        s = self.settings
+        return ErasureService(
+            directory=self.directory,
+            records=DynamoPersonalRecords(self.dynamodb, s.messages_table, s.delivery_events_table),
+            audit=self.audit_log,
         )
 
     @cached_property

@@ -12,8 +12,9 @@ from collections.abc import Sequence
 from functools import cached_property
 from typing import Any
 
-from chalicelib.adapters.sns_events import events_from_envelope, parse_envelope
+from chalicelib.adapters.sns_events import events_from_envelope, inbound_sms_from_envelope, parse_envelope
 from chalicelib.domain.delivery import DeliveryEvent
+from chalicelib.domain.optout import InboundSms
 
 RETRY_KEY = "herald_delivery_events"
 SEND_BATCH_MAX = 10
@@ -21,6 +22,14 @@ SEND_BATCH_MAX = 10
 
 def retry_body(events: Sequence[DeliveryEvent], attempt: int) -> str:
     return json.dumps({RETRY_KEY: [e.to_dict() for e in events], "attempt": attempt}, default=str)
+
+
+def inbound_sms_from_body(body: str) -> InboundSms | None:
+    """The recipient's SMS reply an events-queue record carries, if it carries one."""
+    raw = json.loads(body)
+    if isinstance(raw, dict) and RETRY_KEY in raw:
+        return None
+    return inbound_sms_from_envelope(parse_envelope(body))
 
 
 def events_from_body(body: str) -> tuple[int, list[DeliveryEvent]]:

@@ -25,6 +25,7 @@ from chalicelib.adapters.email import ses
 from chalicelib.adapters.sms import eum
 from chalicelib.domain.delivery import DeliveryEvent
 from chalicelib.domain.errors import BadRequest, Forbidden, Unauthorized
+from chalicelib.domain.optout import InboundSms
 
 logger = logging.getLogger(__name__)
 
@@ -145,16 +146,31 @@ def confirm_subscription(envelope: dict[str, Any], fetch: Fetch) -> None:
     logger.info("SNS subscription confirmed", extra={"topic_arn": envelope["TopicArn"]})
 
 
-def events_from_envelope(envelope: dict[str, Any]) -> list[DeliveryEvent]:
-    """The delivery events of one SNS Notification carrying an SES or End User Messaging event."""
-    if envelope.get("Type") != "Notification":
-        return []
+def _message(envelope: dict[str, Any]) -> dict[str, Any]:
     try:
         message = json.loads(envelope["Message"])
     except (KeyError, TypeError, ValueError) as error:
         raise BadRequest("the SNS notification does not carry a JSON event") from error
     if not isinstance(message, dict):
         raise BadRequest("the SNS notification does not carry a JSON event")
+    return message
+
+
+def inbound_sms_from_envelope(envelope: dict[str, Any]) -> InboundSms | None:
+    """The recipient's reply, when the notification is an End User Messaging two-way SMS message."""
+    if envelope.get("Type") != "Notification":
+        return None
+    message = _message(envelope)
+    return eum.map_inbound(message) if eum.is_inbound_sms(message) else None
+
+
+def events_from_envelope(envelope: dict[str, Any]) -> list[DeliveryEvent]:
+    """The delivery events of one SNS Notification carrying an SES or End User Messaging event."""
+    if envelope.get("Type") != "Notification":
+        return []
+    message = _message(envelope)
+    if eum.is_inbound_sms(message):
+        return []  # a recipient's reply, not delivery news: see inbound_sms_from_envelope
     if ses.is_ses_event(message):
         event = ses.map_event(message)
     elif eum.is_sms_event(message):

@@ -18,10 +18,12 @@ from chalicelib.adapters.sns_events import (
     SnsMessageVerifier,
     confirm_subscription,
     events_from_envelope,
+    inbound_sms_from_envelope,
     parse_envelope,
 )
 from chalicelib.domain.delivery import DeliveryTracker, RecordResult
 from chalicelib.domain.errors import Forbidden
+from chalicelib.domain.optout import InboundSms, OptOutResult
 
 
 class ReplayGuard(Protocol):
@@ -41,6 +43,8 @@ class DeliveryWebhooks:
     sns_confirm: Fetch
     public_url: str
     mailgun_max_age_s: int
+    # Recipients' SMS replies (STOP / START), from Twilio or an SNS two-way channel.
+    inbound_sms: Callable[[InboundSms], OptOutResult] | None = None
 
     def _secret(self, name: str, provider: str) -> str:
         value = self.credential(name)
@@ -87,4 +91,17 @@ class DeliveryWebhooks:
             return None
         if envelope["Type"] == "UnsubscribeConfirmation":
             return None
+        inbound = inbound_sms_from_envelope(envelope)
+        if inbound is not None and self.inbound_sms is not None:
+            self.inbound_sms(inbound)
+            return RecordResult()
         return self.tracker.record(events_from_envelope(envelope))
+
+    def twilio_inbound(
+        self, headers: Mapping[str, str], body: bytes, query: Mapping[str, str]
+    ) -> OptOutResult:
+        token = self._secret("twilio_auth_token", "Twilio")
+        sms = twilio.inbound_from_webhook(headers, body, query, self.public_url, token)
+        if self.inbound_sms is None:
+            return OptOutResult(changed=False)
+        return self.inbound_sms(sms)

@@ -151,6 +151,36 @@ ROUTES: list[tuple[str, str, str, str | None, int]] = [
     ("post", "/webhooks/mailgun", "Mailgun webhook (HMAC, token replay refused)", "webhook", 200),
     ("post", "/webhooks/twilio", "Twilio status callback (X-Twilio-Signature)", "webhook", 200),
     ("post", "/webhooks/sns", "SES and SMS events over an SNS HTTPS subscription (signed)", "webhook", 200),
+    (
+        "post",
+        "/webhooks/twilio/inbound",
+        "Twilio incoming SMS (X-Twilio-Signature): STOP keywords suppress the number, START lifts it",
+        "webhook",
+        200,
+    ),
+    (
+        "get",
+        "/unsubscribe",
+        "Unsubscribe confirmation page for a signed link (token in the query); changes nothing by itself",
+        None,
+        200,
+    ),
+    (
+        "post",
+        "/unsubscribe",
+        "RFC 8058 one-click unsubscribe (token in the query, body List-Unsubscribe=One-Click or empty)",
+        "unsubscribe",
+        200,
+    ),
+    ("get", "/suppressions/audit", "Opt-outs recorded by recipients (unsubscribe, STOP, START)", None, 200),
+    (
+        "delete",
+        "/accounts/{account_id}/personal-data",
+        "Erase an account's name, email and phone from the account, its messages and their provider events",
+        None,
+        200,
+    ),
+    ("get", "/accounts/{account_id}/audit", "Who erased an account's personal data, and when", None, 200),
     ("get", "/settings", "The operator settings", None, 200),
     (
         "put",
@@ -178,6 +208,9 @@ QUERY_PARAMETERS: dict[str, list[str]] = {
     "/suppressions": ["channel", "cursor", "limit"],
     "/communications/{comm_id}/audit": ["cursor", "limit"],
     "/settings/audit": ["cursor", "limit"],
+    "/suppressions/audit": ["cursor", "limit"],
+    "/accounts/{account_id}/audit": ["cursor", "limit"],
+    "/unsubscribe": ["token"],
 }
 
 
@@ -218,7 +251,7 @@ def document() -> dict[str, Any]:
             + [
                 {"name": name, "in": "query", "required": False, "schema": {"type": "string"}}
                 for name in QUERY_PARAMETERS.get(path, [])
-                if method == "get"
+                if method == "get" or name == "token"
             ],
         }
         if not is_public_path(path):
@@ -228,6 +261,9 @@ def document() -> dict[str, Any]:
             if kind == "webhook":
                 for media in ("application/json", "text/plain", "application/x-www-form-urlencoded"):
                     content[media] = {"schema": {}}
+            elif kind == "unsubscribe":
+                form = {"type": "object", "properties": {"List-Unsubscribe": {"const": "One-Click"}}}
+                content["application/x-www-form-urlencoded"] = {"schema": form}
             elif kind == "csv":
                 content["text/csv"] = {"schema": {"type": "string"}}
             elif kind:
@@ -237,7 +273,7 @@ def document() -> dict[str, Any]:
                 components[kind] = schema
                 content["application/json"] = {"schema": {"$ref": f"#/components/schemas/{kind}"}}
         if content:
-            operation["requestBody"] = {"required": True, "content": content}
+            operation["requestBody"] = {"required": body != "unsubscribe", "content": content}
         paths.setdefault(path, {})[method] = operation
     return {
         "openapi": "3.1.0",

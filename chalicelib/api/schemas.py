@@ -196,6 +196,9 @@ class CommunicationPatch(_Body):
     expires_at: AwareTimestamp | None = None
     # The communication's own contact window; null falls back to the operator's default.
     contact_hours: ContactHoursBody | None = None
+    # False for a non-essential message (a newsletter, an offer): its emails carry a one-click
+    # unsubscribe link (RFC 8058). Transactional notices (the default) do not.
+    transactional: bool | None = None
 
     @field_validator("channels")
     @classmethod
@@ -212,6 +215,7 @@ class CommunicationPatch(_Body):
             urgent=self.urgent,
             expires_at=parse_aware_time(self.expires_at) if self.expires_at else None,
             contact_hours=self.contact_hours.to_contact_hours() if self.contact_hours else None,
+            transactional=self.transactional,
             cleared=frozenset(
                 name
                 for name in ("expires_at", "contact_hours")

@@ -69,6 +69,7 @@ class DraftFields:
     urgent: bool | None = None
     expires_at: datetime | None = None
     contact_hours: ContactHours | None = None
+    transactional: bool | None = None
     # Nullable fields the admin cleared (sent as null), as opposed to left out.
     cleared: frozenset[str] = field(default_factory=frozenset)
 
@@ -115,6 +116,7 @@ class CommunicationService:
             urgent=bool(fields.urgent),
             expires_at=fields.expires_at,
             contact_hours=fields.contact_hours,
+            transactional=fields.transactional is not False,
             template_id=fields.template_id,
         )
         _check_templates(communication.content)

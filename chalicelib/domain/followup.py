@@ -105,6 +105,7 @@ class FollowUpService:
             channels=list(original.channels),
             default_language=original.default_language,
             content=original.content,
+            transactional=original.transactional,
         )
         clone = self.communications.create(fields, by=by)
         if account_ids:

@@ -206,6 +206,10 @@ class AuditAction(StrEnum):
     RESUME = "resume"
     DELETE = "delete"
     SETTINGS_CHANGE = "settings_change"
+    UNSUBSCRIBE = "unsubscribe"
+    SMS_STOP = "sms_stop"
+    SMS_START = "sms_start"
+    ERASE = "erase"
 
 
 SETTINGS_AUDIT_SUBJECT = "settings"
@@ -466,6 +470,8 @@ class Communication:
     urgent: bool = False
     expires_at: datetime | None = None
     contact_hours: ContactHours | None = None
+    # Transactional notices (the default) carry no unsubscribe link; others get RFC 8058 one-click headers.
+    transactional: bool = True
 
     @property
     def tasks_outstanding(self) -> int:
@@ -504,6 +510,7 @@ class Communication:
             "urgent": self.urgent,
             "expires_at": iso(self.expires_at),
             "contact_hours": self.contact_hours.to_api() if self.contact_hours else None,
+            "transactional": self.transactional,
         }
         if detail:
             body["content"] = self.content.to_api()
@@ -582,6 +589,8 @@ class OutgoingEmail:
     tags: dict[str, str]
     # The operator's sender identity; None leaves the adapter's configured sender.
     sender: SenderIdentity | None = None
+    # Extra headers (List-Unsubscribe…), passed through by every email adapter.
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,7 @@ from chalicelib.domain.models import (
     new_id,
     utc_now,
 )
+from chalicelib.domain.optout import UnsubscribeLinks, list_unsubscribe_headers
 from chalicelib.domain.planning import (
     PlannedMessage,
     address_for,
@@ -324,6 +325,8 @@ class Sender:
     # None leaves each provider adapter's configured sender.
     identity: Callable[[], SenderIdentity] | None = None
     metrics: Metrics = field(default_factory=DiscardMetrics)
+    # Where unsubscribe links point and how they are signed; None: emails carry no unsubscribe link.
+    unsubscribe_links: Callable[[], UnsubscribeLinks | None] = field(default=lambda: None)
 
     def __post_init__(self) -> None:
         if self.cache is None:
@@ -714,8 +717,9 @@ class Sender:
         rendered = render_message(communication, message.channel, message.language, account.render_context())
         identity = self.identity() if self.identity else None
         if isinstance(rendered, EmailContent):
+            headers = list_unsubscribe_headers(self.unsubscribe_links(), communication, message)
             outgoing_email = OutgoingEmail(
-                message.address, rendered.subject, rendered.html, rendered.text, tags, sender=identity
+                message.address, rendered.subject, rendered.html, rendered.text, tags, identity, headers
             )
             return lambda: self.email_sender().send(outgoing_email)
         sender_id = identity.sms_sender if identity else None

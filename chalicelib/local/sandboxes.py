@@ -337,6 +337,7 @@ class Sandboxes:
                 "subject": subject,
                 "content": content,
                 "custom_args": custom_args,
+                "headers": payload.get("headers") or {},
             },
         )
         self._reporter.later(
@@ -435,6 +436,7 @@ class Sandboxes:
                 "text": fields.get("text"),
                 "html": fields.get("html"),
                 "variables": variables,
+                "headers": {k[2:]: v for k, v in form if k.startswith("h:")},
             },
         )
         self._reporter.later(
@@ -702,6 +704,7 @@ class Sandboxes:
                 "subject": subject,
                 "tags": tags,
                 "configuration_set": configuration_set,
+                "headers": {h["Name"]: h["Value"] for h in request["Content"]["Simple"].get("Headers") or []},
             },
         )
         if configuration_set and self.events_topic_arn:

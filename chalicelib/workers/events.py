@@ -17,13 +17,18 @@ logger = logging.getLogger(__name__)
 
 
 def handle(event: dict[str, Any]) -> dict[str, Any]:
-    from chalicelib.adapters.events_queue import events_from_body
+    from chalicelib.adapters.events_queue import events_from_body, inbound_sms_from_body
 
     failures: list[str] = []
     by_attempt: dict[int, list[DeliveryEvent]] = defaultdict(list)
     records_by_attempt: dict[int, list[str]] = defaultdict(list)
     for record in event.get("Records", []):
         try:
+            # A recipient's reply (STOP / START) arrives on the same topic as delivery events.
+            inbound = inbound_sms_from_body(record["body"])
+            if inbound is not None:
+                services().opt_out.inbound_sms(inbound)
+                continue
             attempt, events = events_from_body(record["body"])
         except Exception:
             logger.exception(

@@ -189,6 +189,7 @@ class Screen:
         from playwright.sync_api import expect
 
         signed_in = re.compile("^(Sign out|Sign in as someone else)$")
+        # The no-permission page shows both buttons.
         expect(self.page.get_by_role("button", name=signed_in).first).to_be_visible()
 
     def shoot(self, name: str, full_page: bool = True) -> None:

@@ -147,4 +147,5 @@ def test_provider_keys_live_in_secrets_manager(template: dict[str, Any]) -> None
         "herald/${Stage}/mailgun-api-key",
         "herald/${Stage}/mailgun-signing-key",
         "herald/${Stage}/twilio-auth-token",
+        "herald/${Stage}/unsubscribe-key",
     }

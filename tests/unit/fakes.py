@@ -526,6 +526,23 @@ class FakeSuppressionList:
         for s in suppressions:
             self.entries[(s.channel, s.address)] = s
 
+    def get(self, channel: Channel, address: str) -> Suppression | None:
+        return self.entries.get((channel, address))
+
+    def add_if_absent(self, suppression: Suppression) -> bool:
+        key = (suppression.channel, suppression.address)
+        if key in self.entries:
+            return False
+        self.entries[key] = suppression
+        return True
+
+    def delete_if_reason(self, channel: Channel, address: str, reason: str) -> bool:
+        found = self.entries.get((channel, address))
+        if found is None or found.reason != reason:
+            return False
+        del self.entries[(channel, address)]
+        return True
+
 
 @dataclass
 class FakeEarlyQueue:

@@ -83,6 +83,7 @@ def communication_from_item(item: dict[str, Any]) -> Communication:
         urgent=bool(values.get("urgent")),
         expires_at=_time(values.get("expires_at")),
         contact_hours=ContactHours.from_api(values["contact_hours"]) if values.get("contact_hours") else None,
+        transactional=values.get("transactional") is not False,
     )
 
 
@@ -97,6 +98,7 @@ def _draft_values(communication: Communication) -> dict[str, Any]:
         "urgent": communication.urgent,
         "expires_at": iso(communication.expires_at),
         "contact_hours": communication.contact_hours.to_api() if communication.contact_hours else None,
+        "transactional": communication.transactional,
     }
 
 

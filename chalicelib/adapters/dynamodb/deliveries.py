@@ -351,6 +351,35 @@ class DynamoSuppressionList:
     def put(self, suppression: Suppression) -> None:
         self._client.put_item(TableName=self._table, Item=self._item(suppression))
 
+    def add_if_absent(self, suppression: Suppression) -> bool:
+        """Add unless the address is already suppressed, whatever the reason (the first reason stays)."""
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item=self._item(suppression),
+                ConditionExpression="attribute_not_exists(address)",
+            )
+        except ClientError as error:
+            if is_condition_failure(error):
+                return False
+            raise
+        return True
+
+    def delete_if_reason(self, channel: Channel, address: str, reason: str) -> bool:
+        """Lift the suppression only when it has this reason (a STOP, never a hard bounce)."""
+        try:
+            self._client.delete_item(
+                TableName=self._table,
+                Key=_suppression_key(channel, address),
+                ConditionExpression="reason = :reason",
+                ExpressionAttributeValues={":reason": {"S": reason}},
+            )
+        except ClientError as error:
+            if is_condition_failure(error):
+                return False
+            raise
+        return True
+
     def get(self, channel: Channel, address: str) -> Suppression | None:
         item = self._client.get_item(TableName=self._table, Key=_suppression_key(channel, address)).get(
             "Item"

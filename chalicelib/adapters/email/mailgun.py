@@ -48,6 +48,7 @@ class MailgunEmailSender:
         fields = [("from", origin), ("to", email.to), ("subject", email.subject)]
         if sender and sender.reply_to:
             fields.append(("h:Reply-To", sender.reply_to))
+        fields += [(f"h:{name}", value) for name, value in email.headers.items()]
         fields += [(kind, value) for kind, value in (("text", email.text), ("html", email.html)) if value]
         fields += [(f"v:herald_{k}", v) for k, v in email.tags.items()]
         answer = request(self._http, "Mailgun", "POST", self._url, headers=self._headers, fields=fields)

@@ -64,6 +64,8 @@ class SendGridEmailSender:
         }
         if sender and sender.reply_to:
             payload["reply_to"] = {"email": sender.reply_to}
+        if email.headers:
+            payload["headers"] = dict(email.headers)
         answer = request(
             self._http,
             "SendGrid",

@@ -47,6 +47,10 @@ class SesEmailSender:
         }
         if sender.reply_to:
             request["ReplyToAddresses"] = [sender.reply_to]
+        if email.headers:
+            request["Content"]["Simple"]["Headers"] = [
+                {"Name": name, "Value": value} for name, value in email.headers.items()
+            ]
         if self._configuration_set:
             request["ConfigurationSetName"] = self._configuration_set
         try:

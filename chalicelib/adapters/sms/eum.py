@@ -14,6 +14,7 @@ from chalicelib.adapters.aws_errors import classify
 from chalicelib.domain.delivery import DeliveryEvent, DeliveryOutcome, from_epoch
 from chalicelib.domain.errors import BadRequest
 from chalicelib.domain.models import Channel, OutgoingSms, SendResult
+from chalicelib.domain.optout import InboundSms
 
 PROVIDER = "eum"
 SERVICE = "End User Messaging"
@@ -94,4 +95,18 @@ def map_event(message: dict[str, Any]) -> DeliveryEvent | None:
         error=f"{SERVICE} {event_type}: {description}".strip().rstrip(":") if failed else None,
         permanent=permanent,
         raw=message,
+    )
+
+
+def is_inbound_sms(message: dict[str, Any]) -> bool:
+    """A two-way SMS message: what a number's two-way channel (an SNS topic) publishes for each reply."""
+    return "originationNumber" in message and "messageBody" in message and "inboundMessageId" in message
+
+
+def map_inbound(message: dict[str, Any]) -> InboundSms:
+    return InboundSms(
+        provider=PROVIDER,
+        sender=str(message["originationNumber"]),
+        body=str(message.get("messageBody") or ""),
+        provider_message_id=str(message["inboundMessageId"]),
     )

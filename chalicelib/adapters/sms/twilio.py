@@ -19,12 +19,15 @@ from chalicelib.adapters.http import basic_auth, failure_for, request
 from chalicelib.domain.delivery import DeliveryEvent, DeliveryOutcome
 from chalicelib.domain.errors import BadRequest, Forbidden, Unauthorized
 from chalicelib.domain.models import Channel, OutgoingSms, SendResult, utc_now
+from chalicelib.domain.optout import InboundSms
 
 logger = logging.getLogger(__name__)
 
 PROVIDER = "twilio"
 SIGNATURE_HEADER = "x-twilio-signature"
 WEBHOOK_PATH = "/webhooks/twilio"
+# Where the number's (or Messaging Service's) "A message comes in" webhook points.
+INBOUND_PATH = "/webhooks/twilio/inbound"
 
 STATUS_OUTCOMES: dict[str, DeliveryOutcome] = {
     "delivered": DeliveryOutcome.DELIVERED,
@@ -103,9 +106,39 @@ def signature_is_valid(auth_token: str, url: str, params: Sequence[tuple[str, st
     return hmac.compare_digest(compute_signature(auth_token, url, params), signature)
 
 
-def request_url(public_url: str, query: Mapping[str, str]) -> str:
+def request_url(public_url: str, query: Mapping[str, str], path: str = WEBHOOK_PATH) -> str:
     """The URL Twilio called: our callback URLs always carry their query keys sorted."""
-    return f"{public_url}{WEBHOOK_PATH}" + (f"?{urlencode(sorted(query.items()))}" if query else "")
+    return f"{public_url}{path}" + (f"?{urlencode(sorted(query.items()))}" if query else "")
+
+
+def verified_form(
+    headers: Mapping[str, str], body: bytes, url: str, auth_token: str
+) -> list[tuple[str, str]]:
+    """The form Twilio posted to `url`, once its X-Twilio-Signature checks out (nothing read before)."""
+    signature = headers.get(SIGNATURE_HEADER)
+    if not signature:
+        raise Unauthorized("the request carries no Twilio signature")
+    # The signature covers every parameter, so the form is parsed first, then nothing else is read.
+    params = parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
+    if not signature_is_valid(auth_token, url, params, signature):
+        raise Forbidden("the Twilio signature does not match")
+    return params
+
+
+def inbound_from_webhook(
+    headers: Mapping[str, str], body: bytes, query: Mapping[str, str], public_url: str, auth_token: str
+) -> InboundSms:
+    """A recipient's text to one of the operator's numbers (Twilio's incoming-message webhook)."""
+    url = request_url(public_url, query, INBOUND_PATH)
+    form = dict(verified_form(headers, body, url, auth_token))
+    if not form.get("From"):
+        raise BadRequest("the Twilio message has no From")
+    return InboundSms(
+        provider=PROVIDER,
+        sender=form["From"],
+        body=form.get("Body", ""),
+        provider_message_id=form.get("MessageSid") or form.get("SmsSid"),
+    )
 
 
 def events_from_webhook(
@@ -116,14 +149,7 @@ def events_from_webhook(
     auth_token: str,
     now: Callable[[], datetime] = utc_now,
 ) -> list[DeliveryEvent]:
-    signature = headers.get(SIGNATURE_HEADER)
-    if not signature:
-        raise Unauthorized("the request carries no Twilio signature")
-    # The signature covers every parameter, so the form is parsed first, then nothing else is read.
-    params = parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
-    if not signature_is_valid(auth_token, request_url(public_url, query), params, signature):
-        raise Forbidden("the Twilio signature does not match")
-    form = dict(params)
+    form = dict(verified_form(headers, body, request_url(public_url, query), auth_token))
     if not form.get("MessageSid") or not form.get("MessageStatus"):
         raise BadRequest("the Twilio callback has no MessageSid or MessageStatus")
     event = map_callback(form, query, now())
