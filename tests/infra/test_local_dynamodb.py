@@ -1,0 +1,92 @@
+"""The embedded stack's DynamoDB under concurrent workers: transactions neither fail nor undo
+other requests' writes (moto's own rollback copies whole tables; see chalicelib/local/moto_dynamodb.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from moto.server import ThreadedMotoServer
+
+from chalicelib.local import moto_dynamodb
+from chalicelib.local.stack import free_port
+
+TABLE = "concurrency"
+
+
+@pytest.fixture(scope="module")
+def dynamodb() -> Iterator[Any]:
+    moto_dynamodb.install()
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    client = boto3.client(
+        "dynamodb",
+        endpoint_url=f"http://127.0.0.1:{port}",
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    client.create_table(
+        TableName=TABLE,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    yield client
+    server.stop()
+
+
+def _counter_transaction(client: Any, worker: int, step: int) -> None:
+    client.transact_write_items(
+        TransactItems=[
+            {
+                "Update": {
+                    "TableName": TABLE,
+                    "Key": {"pk": {"S": "counter"}},
+                    "UpdateExpression": "ADD n :one",
+                    "ExpressionAttributeValues": {":one": {"N": "1"}},
+                }
+            },
+            {"Put": {"TableName": TABLE, "Item": {"pk": {"S": f"record-{worker}-{step}"}}}},
+        ]
+    )
+    # A plain write from the same worker between transactions, as a send worker's records are.
+    client.put_item(TableName=TABLE, Item={"pk": {"S": f"plain-{worker}-{step}"}})
+
+
+def test_concurrent_transactions_all_land_and_keep_every_other_write(dynamodb: Any) -> None:
+    workers, steps = 8, 40
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(lambda w: [_counter_transaction(dynamodb, w, s) for s in range(steps)], range(workers)))
+    counter = dynamodb.get_item(TableName=TABLE, Key={"pk": {"S": "counter"}})["Item"]
+    assert counter["n"] == {"N": str(workers * steps)}
+    keys = {item["pk"]["S"] for item in dynamodb.scan(TableName=TABLE)["Items"]}
+    assert {f"record-{w}-{s}" for w in range(workers) for s in range(steps)} <= keys
+    assert {f"plain-{w}-{s}" for w in range(workers) for s in range(steps)} <= keys
+
+
+def test_a_cancelled_transaction_undoes_only_its_own_writes(dynamodb: Any) -> None:
+    dynamodb.put_item(TableName=TABLE, Item={"pk": {"S": "kept"}, "v": {"S": "before"}})
+    with pytest.raises(ClientError) as cancelled:
+        dynamodb.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": TABLE, "Item": {"pk": {"S": "kept"}, "v": {"S": "overwritten"}}}},
+                {"Put": {"TableName": TABLE, "Item": {"pk": {"S": "new-in-cancelled"}}}},
+                {
+                    "Put": {
+                        "TableName": TABLE,
+                        "Item": {"pk": {"S": "guarded"}},
+                        "ConditionExpression": "attribute_exists(pk)",
+                    }
+                },
+            ]
+        )
+    assert cancelled.value.response["Error"]["Code"] == "TransactionCanceledException"
+    kept = dynamodb.get_item(TableName=TABLE, Key={"pk": {"S": "kept"}})["Item"]
+    assert kept["v"] == {"S": "before"}
+    assert "Item" not in dynamodb.get_item(TableName=TABLE, Key={"pk": {"S": "new-in-cancelled"}})
