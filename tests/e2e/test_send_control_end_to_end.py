@@ -64,6 +64,18 @@ def _settled(stack, comm_id: str, timeout_s: float = 120, still_s: float = 4) ->
     raise AssertionError(f"still moving after {timeout_s} s: {last}")
 
 
+def _finished(stack, comm_id: str, timeout_s: float = 180) -> dict[str, Any]:
+    """Wait until nothing is pending and the status is final (however slow the machine)."""
+    deadline = time.monotonic() + timeout_s
+    detail = _detail(stack, comm_id)
+    while time.monotonic() < deadline:
+        detail = _detail(stack, comm_id)
+        if detail["status"] in ("COMPLETED", "FAILED", "CANCELLED") and detail["counts"]["pending"] == 0:
+            return detail
+        time.sleep(0.5)
+    raise AssertionError(f"not finished after {timeout_s} s: {detail['status']} {detail['counts']}")
+
+
 def _received(stack, tag: str) -> Counter[str]:
     emails = stack.received()["emails"]
     return Counter(m["destinations"]["ToAddresses"][0] for m in emails if m["subject"].startswith(f"[{tag}]"))
@@ -84,7 +96,7 @@ def test_pause_stops_sending_and_resume_finishes_without_duplicates_or_gaps(stac
 
     resumed = stack.call("POST", f"/communications/{comm_id}/resume")
     assert (resumed.status_code, resumed.json()["status"]) == (200, "IN_PROGRESS")
-    detail = _settled(stack, comm_id)
+    detail = _finished(stack, comm_id)
     assert detail["status"] == "COMPLETED"
     received = _received(stack, "PAUSE")
     assert len(received) == ACCOUNTS and set(received.values()) == {1}
@@ -98,7 +110,7 @@ def test_cancel_stops_what_is_pending_and_keeps_the_counts_exact(stack):
     cancelled = stack.call("POST", f"/communications/{comm_id}/cancel")
     assert (cancelled.status_code, cancelled.json()["status"]) == (200, "CANCELLED")
 
-    detail = _settled(stack, comm_id)
+    detail = _finished(stack, comm_id)
     counts = detail["counts"]
     assert detail["status"] == "CANCELLED"
     assert counts["pending"] == 0 and counts["cancelled"] > 0
