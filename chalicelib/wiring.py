@@ -418,6 +418,7 @@ class Services:
             cache=CommunicationCache(self.communication_store, self.clock, s.status_cache_s),
             identity=lambda: self.operator_settings.current().identity,
             metrics=self.metrics,
+            contact=lambda: self.operator_settings.current().contact_defaults,
         )
 
     @cached_property
