@@ -81,6 +81,7 @@ _NAMES = {
     "#due_pk": "due_pk",
     "#due_at": "due_at",
     "#plan": "plan",
+    "#deferred": "deferred",
 }
 
 
@@ -305,7 +306,7 @@ class DynamoSendLedger:
             "SET #state = :claimed, #owner = :owner, #lease = :lease, "
             "#cursor = if_not_exists(#cursor, :zero), #wend = if_not_exists(#cursor, :zero) + :window, "
             "#due_pk = :due, #due_at = :lease, msgs = :msgs, chunk = :chunk, start_at = :start, "
-            "#plan = :plan, urgent = :urgent, deferred = :deferred"
+            "#plan = :plan, urgent = :urgent, #deferred = :deferred"
         )
         try:
             response = self._client.update_item(
