@@ -249,7 +249,8 @@ class Services:
             raise ValueError(f"HERALD_SMS_PROVIDER must be sns, eum or twilio, not {s.sms_provider!r}")
         from chalicelib.adapters.sms.sns import SnsSmsSender
 
-        return SnsSmsSender(self._client("sns"), s.sms_sender_id)
+        # The provider client: it never retries a Publish by itself (a retry could send twice).
+        return SnsSmsSender(self.sns, s.sms_sender_id)
 
     # -- delivery tracking -----------------------------------------------------------------------
 

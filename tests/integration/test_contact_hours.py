@@ -320,3 +320,17 @@ def test_a_pause_holds_waiting_messages_until_resumed(api, client):
     assert received() == Counter({"paris@example.com": 1, "+33612345678": 1, "+13105550142": 1})
     assert world.detail(comm_id)["status"] == "COMPLETED"
     assert world.counts_match(comm_id)
+
+
+def test_accounts_take_their_time_zone_from_a_csv_import(api, client):
+    csv = (
+        "account_id,first_name,last_name,email,language,channels,timezone\n"
+        "6f1c1b2e-3d4a-4b5c-8d9e-0f1a2b3c4d5e,Marie,Tremblay,marie@example.com,fr-CA,email,America/Toronto\n"
+        "1d3c2b4a-5e6f-4a7b-8c9d-0e1f2a3b4c5d,Alan,Turing,alan@example.com,en,email,Mars/Olympus_Mons\n"
+    )
+    response = api.call("post", "/accounts/import", csv, {"Content-Type": "text/csv"})
+    assert response.status_code == 200, response.body
+    assert response.json["upserted"] == 1
+    assert [e["line"] for e in response.json["errors"]] == [3]
+    account = api.call("get", "/accounts/6f1c1b2e-3d4a-4b5c-8d9e-0f1a2b3c4d5e").json
+    assert account["timezone"] == "America/Toronto"
