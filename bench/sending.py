@@ -148,7 +148,7 @@ class _Bench:
             by=self._admin(),
         )
         csv = "account_id\n" + "\n".join(a.account_id for a in accounts) + "\n"
-        self.svc.communications.set_audience_csv(draft.comm_id, csv)
+        self.svc.audience.set_from_csv(draft.comm_id, csv, by=self._admin())
         return draft.comm_id
 
     def _drain(self) -> None:

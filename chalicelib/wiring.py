@@ -256,6 +256,7 @@ class Services:
             raise ValueError(f"HERALD_SMS_PROVIDER must be sns, eum or twilio, not {s.sms_provider!r}")
         from chalicelib.adapters.sms.sns import SnsSmsSender
 
+        # The provider client: it never retries a Publish by itself (a retry could send twice).
         return SnsSmsSender(self.sns, s.sms_sender_id)
 
     # -- delivery tracking -----------------------------------------------------------------------
@@ -426,6 +427,7 @@ class Services:
             cache=CommunicationCache(self.communication_store, self.clock, s.status_cache_s),
             identity=lambda: self.operator_settings.current().identity,
             metrics=self.metrics,
+            contact=lambda: self.operator_settings.current().contact_defaults,
             unsubscribe_links=self.unsubscribe_links,
         )
 

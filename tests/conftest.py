@@ -17,6 +17,10 @@ os.environ.pop("AWS_ENDPOINT_URL", None)
 # Tests send fast; the rate limiter's own tests set their ceilings.
 os.environ.setdefault("HERALD_EMAIL_RATE_PER_S", "1000")
 os.environ.setdefault("HERALD_SMS_RATE_PER_S", "1000")
+# Tests send at any hour: the default contact window is always open; contact-hours tests set theirs.
+os.environ.setdefault("HERALD_CONTACT_HOURS_START", "00:00")
+os.environ.setdefault("HERALD_CONTACT_HOURS_END", "24:00")
+os.environ.setdefault("HERALD_CONTACT_DAYS", "mon,tue,wed,thu,fri,sat,sun")
 
 
 @pytest.fixture

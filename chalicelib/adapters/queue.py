@@ -28,6 +28,8 @@ def send_task_to_body(task: SendTask) -> str:
     }
     if task.urgent:
         body["urgent"] = True
+    if task.deferred:
+        body["deferred"] = True
     return json.dumps(body, separators=(",", ":"))
 
 
@@ -41,6 +43,7 @@ def send_task_from_body(body: str) -> SendTask:
         chunk=int(raw.get("chunk", 0)),
         start=int(raw.get("start", 0)),
         urgent=bool(raw.get("urgent", False)),
+        deferred=bool(raw.get("deferred", False)),
     )
 
 

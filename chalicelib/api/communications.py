@@ -26,6 +26,7 @@ from chalicelib.domain.models import (
     CommunicationStatus,
     Message,
     MessageStatus,
+    iso,
 )
 from chalicelib.wiring import services
 
@@ -74,7 +75,14 @@ def audience_template() -> Response:
 @route(bp, "/communications/{comm_id}", methods=["GET"])
 def get_communication(comm_id: str) -> Response:
     caller(bp)
-    return json_response(_detail(services().communications.get(comm_id)))
+    service = services().communications
+    communication = service.get(comm_id)
+    body = _detail(communication)
+    span = service.deferred_span(communication)
+    # Messages waiting for their contact window (counts.deferred) go out from, and until, these.
+    body["deferred_until"] = iso(span[0]) if span else None
+    body["deferred_until_latest"] = iso(span[1]) if span else None
+    return json_response(body)
 
 
 @route(bp, "/communications/{comm_id}", methods=["PATCH"], content_types=JSON_TYPES)

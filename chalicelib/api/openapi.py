@@ -25,7 +25,14 @@ ROUTES: list[tuple[str, str, str, str | None, int]] = [
     ("post", "/communications", "Create a draft communication", "CommunicationCreate", 201),
     ("get", "/communications", "List communications, newest first", None, 200),
     ("get", "/communications/audience-template.csv", "A blank audience CSV", None, 200),
-    ("get", "/communications/{comm_id}", "One communication with content and counts", None, 200),
+    (
+        "get",
+        "/communications/{comm_id}",
+        "One communication with content and counts; counts.deferred messages wait for their contact "
+        "window, the first going at deferred_until and the last at deferred_until_latest (UTC)",
+        None,
+        200,
+    ),
     ("patch", "/communications/{comm_id}", "Change a draft (autosave)", "CommunicationPatch", 200),
     ("delete", "/communications/{comm_id}", "Delete a draft", None, 204),
     (

@@ -53,6 +53,7 @@ OptionalText = Annotated[str, StringConstraints(strip_whitespace=True, max_lengt
 ChannelName = Literal["email", "sms"]
 LanguageTag = Annotated[str, StringConstraints(pattern=LANGUAGE_TAG.pattern, max_length=35)]
 CLOCK_TIME = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+END_OF_DAY = "24:00"
 # An alphanumeric SMS sender id: 1 to 11 letters, digits or hyphens, at least one letter.
 SENDER_ID = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9-]{1,11}$")
 
@@ -165,11 +166,19 @@ class ContactHoursBody(_Body):
     end: str
     days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = Field(min_length=1, max_length=7)
 
-    @field_validator("start", "end")
+    @field_validator("start")
     @classmethod
     def _clock_time(cls, value: str) -> str:
         if not CLOCK_TIME.match(value):
             raise ValueError("not a 24-hour HH:MM time (like 08:00 or 21:30)")
+        return value
+
+    @field_validator("end")
+    @classmethod
+    def _end_time(cls, value: str) -> str:
+        # "24:00" ends the window at midnight (00:00 would be before any start).
+        if not (CLOCK_TIME.match(value) or value == END_OF_DAY):
+            raise ValueError("not a 24-hour HH:MM time (like 08:00 or 21:30, or 24:00 for midnight)")
         return value
 
     @model_validator(mode="after")

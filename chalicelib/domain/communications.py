@@ -131,6 +131,16 @@ class CommunicationService:
             raise NotFound(f"communication {comm_id} not found")
         return communication
 
+    def deferred_span(self, communication: Communication) -> tuple[datetime, datetime] | None:
+        """When the messages waiting for their contact window (DEFERRED) go: the earliest and the
+        latest opening among them; None when none waits."""
+        if self.ledger is None or communication.counts.deferred <= 0:
+            return None
+        span = self.ledger.deferral_span(communication.comm_id)
+        if span is None:
+            return None
+        return datetime.fromtimestamp(span[0], UTC), datetime.fromtimestamp(span[1], UTC)
+
     def list_page(
         self, status: CommunicationStatus | None, cursor: str | None, limit: int
     ) -> Page[Communication]:

@@ -5,7 +5,9 @@ within seconds and costs no read per message. Pausing parks each task where it s
 lease released, its cursor kept, its queue body kept); resuming queues the parked tasks and
 the parked planning again, so sending carries on exactly where it stopped. Cancelling is
 final: pending messages are recorded CANCELLED as the remaining tasks pass through workers;
-messages already with a provider finish.
+messages already with a provider finish. Messages waiting for their contact window (DEFERRED)
+are held by a pause (their tasks park when they come due) and cancelled at once by a cancel
+(their tasks are queued now, and record them CANCELLED).
 """
 
 from __future__ import annotations
@@ -38,7 +40,9 @@ class SendControl:
 
         A scheduled one is best cancelled through CommunicationService.cancel, which also takes it
         out of the schedule index."""
-        return self._move(comm_id, CANCELLABLE, _S.CANCELLED, by, AuditAction.CANCEL, wake=True)
+        cancelled = self._move(comm_id, CANCELLABLE, _S.CANCELLED, by, AuditAction.CANCEL, wake=True)
+        self.release_deferrals(comm_id)
+        return cancelled
 
     def pause(self, comm_id: str, by: Admin) -> Communication:
         """IN_PROGRESS → PAUSED: no new message goes out until resumed."""
@@ -56,6 +60,20 @@ class SendControl:
             self.ledger.unpark(parked)
         kick_planning(self.ledger, self.queue, self.ledger.communication(comm_id), self.clock.now(), None)
         return len(parked)
+
+    def release_deferrals(self, comm_id: str, look_again_s: float = 120.0) -> int:
+        """Queue the tasks of a communication's deferred messages now, rather than when their
+        contact window opens (a cancelled communication records them CANCELLED). Deferrals
+        already queued are left to the sweep. Returns the tasks queued."""
+        waiting = [deferral for deferral in self.ledger.deferrals(comm_id) if not deferral.queued]
+        if not waiting:
+            return 0
+        self.queue.enqueue_send_tasks([deferral.task for deferral in waiting])
+        look_again_at = self.clock.now() + look_again_s
+        for deferral in waiting:
+            self.ledger.deferral_queued(comm_id, deferral.task.task_id, look_again_at)
+        logger.info("deferred messages queued", extra={"comm_id": comm_id, "tasks": len(waiting)})
+        return len(waiting)
 
     def _move(
         self,

@@ -164,7 +164,8 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 @dataclass(frozen=True)
 class ContactHours:
-    """A daily window ("08:00" to "21:00", start before end) on some weekdays, judged in an account's zone."""
+    """A daily window ("08:00" to "21:00", start before end; "24:00" ends at midnight) on some
+    weekdays, judged in an account's zone (domain/contact_hours.py)."""
 
     start: str
     end: str
@@ -176,7 +177,7 @@ class ContactHours:
 
     @property
     def end_time(self) -> time:
-        return time.fromisoformat(self.end)
+        return time.max if self.end == "24:00" else time.fromisoformat(self.end)
 
     @property
     def weekdays(self) -> frozenset[int]:
@@ -544,6 +545,9 @@ class Message:
     render_context: dict[str, Any] | None = None
     # What the provider last reported (delivered, bounced…), in Herald's delivery vocabulary.
     delivery_outcome: str | None = None
+    # DEFERRED: when the account's contact window opens, and the id of the task that sends it then.
+    deferred_until: datetime | None = None
+    deferral: str | None = None
 
     @property
     def message_id(self) -> str:
@@ -566,6 +570,7 @@ class Message:
             "delivered_at": iso(self.delivered_at),
             "updated_at": iso(self.updated_at),
             "outcome": self.delivery_outcome,
+            "deferred_until": iso(self.deferred_until),
         }
 
 

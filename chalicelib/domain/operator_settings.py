@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from typing import Any
 
+from chalicelib.domain.contact_hours import ContactDefaults
 from chalicelib.domain.errors import Conflict
 from chalicelib.domain.models import (
     SETTINGS_AUDIT_SUBJECT,
@@ -82,6 +83,10 @@ class OperatorSettings:
     @property
     def identity(self) -> SenderIdentity:
         return SenderIdentity(self.from_email, self.from_name, self.reply_to, self.sms_sender)
+
+    @property
+    def contact_defaults(self) -> ContactDefaults:
+        return ContactDefaults(self.contact_hours, self.default_timezone)
 
     @property
     def retention_seconds(self) -> int:

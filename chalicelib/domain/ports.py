@@ -157,7 +157,8 @@ class SendTask:
 
     Its messages have a fixed order (`messages()`): claims, cursors and in-flight windows count
     positions in it. `chunk` and `start` say where its accounts sit in the frozen audience, so a
-    task can be rebuilt from its chunk and `plan_code()`.
+    task can be rebuilt from its chunk and `plan_code()`. A `deferred` task sends messages that
+    waited for their contact window (recorded DEFERRED); it is rebuilt from its Deferral.
     """
 
     comm_id: str
@@ -166,6 +167,7 @@ class SendTask:
     chunk: int = 0
     start: int = 0
     urgent: bool = False
+    deferred: bool = False
 
     @property
     def planned_messages(self) -> int:
@@ -255,6 +257,8 @@ class WindowCommit:
     rollup: bool = False
     unknown: tuple[Message, ...] = ()
     unknown_deadline: float = 0.0
+    # The window's DEFERRED messages, kept until their contact window opens.
+    deferrals: tuple[Deferral, ...] = ()
 
     @property
     def rolls_up(self) -> bool:
@@ -282,6 +286,19 @@ class Takeover:
     counts: dict[Channel, Counts]
     unknown: tuple[Message, ...]
     unknown_deadline: float
+    # Messages the stale owner recorded DEFERRED, kept until their contact window opens.
+    deferrals: tuple[Deferral, ...] = ()
+
+
+@dataclass(frozen=True)
+class Deferral:
+    """Messages recorded DEFERRED together, waiting for the same contact window to open: kept as
+    the send task that sends them then (`task.deferred`; its id is deterministic, so queuing it
+    twice sends nothing twice). The sweep queues it at `until`; the task's DONE commit drops it."""
+
+    task: SendTask
+    until: float  # when the window opens (epoch seconds)
+    queued: bool = False  # its task was queued (by the sweep, or by a cancel) at least once
 
 
 def add_counts(*parts: dict[Channel, Counts]) -> dict[Channel, Counts]:
@@ -297,13 +314,14 @@ class DueKind(StrEnum):
     TASK = "task"  # a lease to check for expiry
     UNKNOWN = "unknown"  # UNKNOWN messages to settle when their window ends
     WATCH = "watch"  # an active communication to look after
+    DEFERRAL = "deferral"  # messages waiting for a contact window to open
 
 
 @dataclass(frozen=True)
 class DueEntry:
     kind: DueKind
     comm_id: str
-    key: str  # the task id, the unknown window's key, or "" for a watch
+    key: str  # the task id (also of a deferral), the unknown window's key, or "" for a watch
     due_at: float
 
 
@@ -315,6 +333,7 @@ class TaskRef:
     start: int
     plan_code: str
     urgent: bool
+    deferred: bool = False
 
 
 @dataclass(frozen=True)
@@ -400,6 +419,22 @@ class SendLedger(Protocol):
 
     def communication(self, comm_id: str) -> Communication | None:
         """The communication as it is now (a strongly consistent read)."""
+        ...
+
+    def deferral(self, comm_id: str, task_id: str) -> Deferral | None:
+        """A waiting deferral, by its task id; None once its task is done."""
+        ...
+
+    def deferrals(self, comm_id: str) -> list[Deferral]:
+        """Every waiting deferral of a communication (its own partition, page by page)."""
+        ...
+
+    def deferral_queued(self, comm_id: str, task_id: str, look_again_at: float) -> None:
+        """Its task was queued: mark it so, and have the sweep look at it again at `look_again_at`."""
+        ...
+
+    def deferral_span(self, comm_id: str) -> tuple[float, float] | None:
+        """The earliest and latest openings among a communication's waiting deferrals."""
         ...
 
     def planned_totals(self, comm_id: str) -> dict[Channel, int]:

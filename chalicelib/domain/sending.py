@@ -11,6 +11,12 @@ expired records that window as UNKNOWN (never resent) in the same transaction th
 lease, and provider events or the end of the reconciliation window settle it (see
 reconciliation.py). A worker writes records only while its lease provably holds (it renews
 first when half of it has gone), so a takeover and a slow worker never write the same window.
+
+Contact hours and expiry are decided per message as it comes up: past the communication's
+`expires_at` it is SKIPPED (`expired`); outside the account's contact window (unless urgent) it
+is recorded DEFERRED, and the window's commit keeps the deferred messages as a Deferral: a send
+task of just those messages, with a deterministic id, that the sweep queues when the window
+opens. That task goes through the same claims and windows, replacing the DEFERRED records.
 """
 
 from __future__ import annotations
@@ -20,9 +26,11 @@ import random
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from enum import StrEnum
 from functools import partial
 
+from chalicelib.domain.contact_hours import ContactDefaults, ContactWindows, is_open, zone_named
 from chalicelib.domain.delivery import SuppressionList
 from chalicelib.domain.errors import (
     OutcomeUnknown,
@@ -71,6 +79,7 @@ from chalicelib.domain.ports import (
     CommitOutcome,
     CommitResult,
     CommunicationStore,
+    Deferral,
     DiscardMetrics,
     EmailSender,
     MessageStore,
@@ -252,12 +261,46 @@ class Stop(StrEnum):
 
 
 def tally(messages: Sequence[Message]) -> dict[Channel, Counts]:
-    """What terminal records add to the counters (UNKNOWN ones are still pending)."""
+    """What terminal and DEFERRED records add to the counters (UNKNOWN ones are just pending)."""
     counts: dict[Channel, Counts] = {}
     for message in messages:
-        if message.status in TERMINAL_STATUSES:
+        if message.status in TERMINAL_STATUSES or message.status is MessageStatus.DEFERRED:
             counts.setdefault(message.channel, Counts()).record(message.status)
     return counts
+
+
+def resumed(task: SendTask, positions: Sequence[tuple[str, Channel]]) -> dict[Channel, Counts]:
+    """A deferral task's messages were DEFERRED: each one it gets through is deferred no more."""
+    counts: dict[Channel, Counts] = {}
+    if task.deferred:
+        for _, channel in positions:
+            counts.setdefault(channel, Counts()).deferred -= 1
+    return counts
+
+
+def deferral_task_id(task_id: str, window_start: int, until: float) -> str:
+    """The id of the task sending a window's messages deferred to `until`: the same whoever
+    works it out (a takeover), and sorting by opening (the zero-padded epoch second first)."""
+    return f"{int(until):010d}~{task_id}@{window_start}"
+
+
+def deferrals_of(task: SendTask, records: Sequence[Message]) -> tuple[Deferral, ...]:
+    """The DEFERRED records among `records`, grouped into the tasks that send them when due."""
+    grouped: dict[str, list[Message]] = {}
+    for record in records:
+        if record.status is MessageStatus.DEFERRED and record.deferral and record.deferral != task.task_id:
+            grouped.setdefault(record.deferral, []).append(record)
+    deferrals = []
+    for deferral_id, messages in grouped.items():
+        channels: dict[str, list[Channel]] = {}
+        for message in messages:
+            channels.setdefault(message.account_id, []).append(message.channel)
+        accounts = tuple(PlannedAccount(account_id, tuple(c)) for account_id, c in channels.items())
+        until = messages[0].deferred_until
+        assert until is not None
+        deferred_task = SendTask(task.comm_id, deferral_id, accounts, urgent=task.urgent, deferred=True)
+        deferrals.append(Deferral(deferred_task, until.timestamp()))
+    return tuple(deferrals)
 
 
 @dataclass
@@ -281,6 +324,7 @@ class _Run:
     handback_delay_s: float = 0.0
     # Stop this long before the deadline (less in a short invocation).
     margin_s: float = 0.0
+    windows: ContactWindows = field(default_factory=ContactWindows)
 
     @property
     def reached(self) -> int:
@@ -327,6 +371,9 @@ class Sender:
     metrics: Metrics = field(default_factory=DiscardMetrics)
     # Where unsubscribe links point and how they are signed; None: emails carry no unsubscribe link.
     unsubscribe_links: Callable[[], UnsubscribeLinks | None] = field(default=lambda: None)
+    # The operator's default contact window and time zone, from the same cache; None: no
+    # contact hours (every moment is open).
+    contact: Callable[[], ContactDefaults] | None = None
 
     def __post_init__(self) -> None:
         if self.cache is None:
@@ -422,13 +469,15 @@ class Sender:
         found = self.messages.get_many(task.comm_id, ids)
         now = self.clock.now()
         # Records found there were written by the owner before it died, or are providers' proofs:
-        # nobody counted them yet. The rest are in doubt.
-        counted = [found[message_id] for message_id in ids if message_id in found]
-        unknown = [
-            _in_doubt(task.comm_id, account_id, channel)
-            for message_id, (account_id, channel) in zip(ids, window, strict=True)
-            if message_id not in found
-        ]
+        # nobody counted them yet. The rest are in doubt, and so are the DEFERRED records this
+        # task (a deferral task) was to replace.
+        counted, unknown = [], []
+        for message_id, (account_id, channel) in zip(ids, window, strict=True):
+            record = found.get(message_id)
+            if record is None or _waiting_for(record, task):
+                unknown.append(_in_doubt(task.comm_id, account_id, channel))
+            else:
+                counted.append(record)
         lease_until = now + self.policy.lease_s
         new_cursor = stale.cursor + len(window)
         takeover = Takeover(
@@ -437,9 +486,10 @@ class Sender:
             owner=owner,
             lease_until=lease_until,
             window_end=new_cursor + self.policy.window,
-            counts=add_counts(stale.pending, tally(counted)),
+            counts=add_counts(stale.pending, tally(counted), resumed(task, window)),
             unknown=tuple(unknown),
             unknown_deadline=now + self.policy.reconcile_window_s,
+            deferrals=deferrals_of(task, counted),
         )
         taken = self._persist(
             lambda: self.ledger.take_over(takeover), lambda: True if self._ours(task, owner) else None
@@ -523,11 +573,12 @@ class Sender:
                 outcome=outcome,
                 next_window_end=next_end,
                 lease_until=lease_until,
-                counts=tally(run.records),
+                counts=add_counts(tally(run.records), resumed(run.task, run.messages[run.cursor : reached])),
                 carried=run.carried,
                 rollup=now - run.rolled_up_at >= self.policy.rollup_every_s,
                 unknown=tuple(run.unknown),
                 unknown_deadline=now + self.policy.reconcile_window_s,
+                deferrals=deferrals_of(run.task, run.records),
             )
             result = self._persist(
                 partial(self.ledger.commit_window, commit), partial(self._committed, commit)
@@ -576,7 +627,7 @@ class Sender:
         still_unknown = []
         for message in run.unknown:
             proof = found.get(message.message_id)
-            if proof is None:
+            if proof is None or proof.status is MessageStatus.DEFERRED:
                 still_unknown.append(message)
                 continue
             message.status, message.error = MessageStatus.SENT, None
@@ -681,6 +732,8 @@ class Sender:
             message.status = MessageStatus.CANCELLED
             return message
         message.language = choose_language(communication, channel, account).language
+        if self._waits(run, communication, account, message):
+            return message
         message.render_context = account.render_context()
         try:
             attempt = self._outgoing(communication, message, account)
@@ -702,6 +755,30 @@ class Sender:
             message.sent_at = utc_now()
         message.updated_at = utc_now()
         return message
+
+    def _waits(self, run: _Run, communication: Communication, account: Account, message: Message) -> bool:
+        """Past the communication's expiry, SKIPPED; outside the account's contact window, DEFERRED
+        to its next opening (SKIPPED when that is past the expiry). True when it is not sent now."""
+        now = datetime.fromtimestamp(self.clock.now(), UTC)
+        expires_at = communication.expires_at
+        if expires_at is None or now < expires_at:
+            if communication.urgent or self.contact is None:
+                return False
+            defaults = self.contact()
+            hours = communication.contact_hours or defaults.hours
+            zone = zone_named(account.timezone, defaults.timezone)
+            if is_open(hours, zone, now):
+                return False
+            opening = run.windows.opening(hours, zone, now)
+            if expires_at is None or opening < expires_at:
+                message.status, message.deferred_until = MessageStatus.DEFERRED, opening
+                message.deferral = deferral_task_id(run.task.task_id, run.cursor, opening.timestamp())
+                message.updated_at = utc_now()
+                return True
+        message.status, message.skip_reason = MessageStatus.SKIPPED, SkipReason.EXPIRED
+        message.error, message.error_code = SKIP_REASON_TEXT[SkipReason.EXPIRED], str(SkipReason.EXPIRED)
+        message.updated_at = utc_now()
+        return True
 
     def _outgoing(
         self, communication: Communication, message: Message, account: Account
@@ -778,6 +855,11 @@ def _failed(message: Message, code: FailureCode, error: str) -> Message:
     message.status, message.error_code, message.error = MessageStatus.SEND_FAILED, str(code), error
     message.updated_at = utc_now()
     return message
+
+
+def _waiting_for(record: Message, task: SendTask) -> bool:
+    """A DEFERRED record this (deferral) task is to replace: nothing was recorded over it yet."""
+    return record.status is MessageStatus.DEFERRED and record.deferral == task.task_id
 
 
 def _in_doubt(comm_id: str, account_id: str, channel: Channel) -> Message:

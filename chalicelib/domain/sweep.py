@@ -3,8 +3,10 @@
 It reads what is due from a sparse index, never a scan: leases that may have expired (the
 task is queued again, and the worker that receives it takes it over, turning the dead owner's
 window UNKNOWN), UNKNOWN windows whose reconciliation time is over (settled as
-outcome_unknown), and each active communication (planning that stalled or was parked too
-long, tasks parked by a pause that was lifted, a finish that a crash cut short).
+outcome_unknown), deferrals whose contact window opened (their task is queued: it sends the
+messages, or records them expired, cancelled, or parked by a pause), and each active
+communication (planning that stalled or was parked too long, tasks parked by a pause that was
+lifted, a finish that a crash cut short, deferred messages of a cancelled one).
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ class SweepPolicy:
     planning_low_water: int = 20
     # Stop taking new entries after this long; the rest waits for the next run.
     budget_s: float = 45.0
+    # How often a deferral whose task is queued, held or parked is looked at again.
+    deferral_recheck_s: float = 600.0
 
 
 @dataclass
@@ -77,7 +81,28 @@ class Sweeper:
         if entry.kind is DueKind.UNKNOWN:
             given_up = self.reconciler.settle_window(entry.comm_id, entry.key)
             return Counter({"unknown_windows_closed": 1, "outcome_unknown": given_up})
+        if entry.kind is DueKind.DEFERRAL:
+            return Counter([self._release(entry)])
         return Counter([self._look_after(entry)])
+
+    def _release(self, entry: DueEntry) -> str:
+        """A deferral is due: queue its task (again, if it never got going)."""
+        deferral = self.ledger.deferral(entry.comm_id, entry.key)
+        if deferral is None:
+            return "deferral_gone"
+        now = self.clock.now()
+        if deferral.queued:
+            state = self.ledger.task_state(entry.comm_id, entry.key)
+            if state is not None and state.phase is TaskPhase.DONE:
+                self.ledger.reschedule(entry, None)
+                return "deferral_done"
+            if state is not None and state.phase in (TaskPhase.CLAIMED, TaskPhase.PARKED):
+                # A worker holds it (the lease sweep looks after that), or a pause parked it.
+                self.ledger.reschedule(entry, now + self.policy.deferral_recheck_s)
+                return "deferral_held"
+        self.queue.enqueue_send_tasks([deferral.task])
+        self.ledger.deferral_queued(entry.comm_id, entry.key, now + self.policy.deferral_recheck_s)
+        return "deferral_queued"
 
     def _check_lease(self, entry: DueEntry) -> str:
         state = self.ledger.task_state(entry.comm_id, entry.key)
@@ -104,6 +129,9 @@ class Sweeper:
         ref = self.ledger.task_ref(comm_id, task_id)
         if ref is None:
             return None
+        if ref.deferred:
+            deferral = self.ledger.deferral(comm_id, task_id)
+            return deferral.task if deferral else None
         chunk = self.audiences.chunk(comm_id, ref.chunk) or []
         count = len(ref.plan_code.split("|"))
         account_ids = chunk[ref.start : ref.start + count]
@@ -123,6 +151,10 @@ class Sweeper:
             SendControl(self.communications, self.ledger, self.queue, self.clock).wake(entry.comm_id)
         if communication.status is not _S.PAUSED and not communication.planning_done:
             self._keep_planning(communication.comm_id, now)
+        if communication.status is _S.CANCELLED and communication.counts.deferred > 0:
+            # A cancel cut short before it queued the deferred messages' tasks.
+            control = SendControl(self.communications, self.ledger, self.queue, self.clock)
+            control.release_deferrals(entry.comm_id, self.policy.lease_s)
         finish_if_done(self.communications, communication)
         fresh = self.ledger.communication(entry.comm_id)
         if fresh is not None and fresh.status in FINAL and fresh.planning_done and fresh.counts.pending == 0:

@@ -79,6 +79,10 @@ SWEEP_EVERY_S = 60.0
 RECEIVE_VISIBILITY_S = 43200  # real seconds: the harness makes records visible again itself
 WRITE_OPERATIONS = frozenset({"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"})
 MAX_SIMULATED_S = 12 * 3600
+# The run starts on a Friday at 08:00 UTC, when the contact window below opens; accounts in this
+# zone (UTC-1) wait an hour for theirs, so their messages are deferred and sent mid-run.
+LATE_ZONE = "Atlantic/Cape_Verde"
+LATE_ZONE_OPENS_S = 3600.0
 
 
 @dataclass(frozen=True)
@@ -208,6 +212,10 @@ class FaultRun:
             audience_chunk_size=500,
             planner_window_tasks=8,
             planner_chunks_per_run=4,
+            default_timezone="UTC",
+            contact_hours_start="08:00",
+            contact_hours_end="21:00",
+            contact_days="mon,tue,wed,thu,fri,sat",
         )
         self.nesting = 0
         self.inflight: dict[str, tuple[str, str, float]] = {}  # message id -> (url, receipt, visible at)
@@ -230,6 +238,7 @@ class FaultRun:
         with mock_aws(), quicker_moto():
             create_resources_with_clients(boto3.client("cloudformation"), boto3.client("ses"))
             self.api = Services(self.settings, self.clock)
+            self.started_at = self.clock.now()
             self.containers = [self._container(i) for i in range(self.scenario.containers)]
             self.sqs = boto3.client("sqs", region_name=REGION)
             self.urls = {
@@ -274,11 +283,14 @@ class FaultRun:
                     status="active",
                     email=f"person{i}@example.com",
                     phone=None if i % 23 == 22 else f"+1514{2_000_000 + i:07d}",  # valid NANP numbers
+                    timezone=LATE_ZONE if i % 6 == 5 else None,
                 )
             )
         self.api.directory.put_many(accounts)
         self.accounts = {a.account_id: a for a in accounts}
-        ids = list(self.accounts)
+        self.by_phone = {a.phone: a.account_id for a in accounts if a.phone}
+        # An audience CSV naming an inactive account is refused line by line: audiences name active ones.
+        ids = [a.account_id for a in accounts if a.is_active]
         for number, (name, size, urgent) in enumerate(self.scenario.communications):
             marker = f"[C{number}]"
             first_name = "{{ account.first_name }}"
@@ -518,11 +530,18 @@ class FaultRun:
             return
         email = operation == "SendEmail"
         tags = {t["Name"]: t["Value"] for t in params.get("EmailTags", [])} if email else {}
+        if email:
+            comm_id, account_id = tags.get("herald_comm_id"), tags.get("herald_account_id")
+        else:
+            comm_id = self.markers.get(str(params.get("Message", "")).split(" ", 1)[0])
+            account_id = self.by_phone.get(str(params.get("PhoneNumber")))
         sent = {
             "provider": "ses" if email else "sns",
             "at": getattr(self, "sending_at", self.clock.now()),
             "tags": tags,
             "provider_message_id": parsed.get("MessageId"),
+            "comm_id": comm_id,
+            "account_id": account_id,
         }
         self.accepted.append(sent)
         rates = self.scenario.rates
@@ -699,6 +718,26 @@ class FaultRun:
                 "every planned message has a record (none lost, none extra)",
                 f"{len(missing)} lost, {len(stray)} extra",
                 not missing and not stray,
+            )
+        )
+        urgent = {self.comm_ids[name] for name, _, is_urgent in self.scenario.communications if is_urgent}
+        opens_at = self.started_at + LATE_ZONE_OPENS_S
+        early = [
+            s
+            for s in self.accepted
+            if s["comm_id"] not in urgent
+            and s["account_id"] in self.accounts
+            and self.accounts[s["account_id"]].timezone == LATE_ZONE
+            and s["at"] < opens_at
+        ]
+        late_zone = sum(
+            1 for k in expected if k[0] not in urgent and self.accounts[k[1]].timezone == LATE_ZONE
+        )
+        checks.append(
+            Check(
+                "nothing sent before the account's contact window opened",
+                f"{late_zone} waited for it, {len(early)} early",
+                not early,
             )
         )
         open_ = [k for k, r in records.items() if r.status not in TERMINAL_STATUSES]

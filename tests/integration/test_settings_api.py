@@ -23,7 +23,13 @@ DEFAULTS = {
     "sms_sender": None,
     "default_language": "en",
     "default_timezone": "UTC",
-    "contact_hours": {"start": "08:00", "end": "21:00", "days": ["mon", "tue", "wed", "thu", "fri", "sat"]},
+    # The environment's defaults as tests/conftest.py sets them: the contact window open all
+    # week, so sends in tests never wait…
+    "contact_hours": {
+        "start": "00:00",
+        "end": "24:00",
+        "days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
+    },
     "providers": {"email": "ses", "sms": "sns"},
     # tests/conftest.py raises the rate limits (HERALD_EMAIL_RATE_PER_S, HERALD_SMS_RATE_PER_S)
     "rate_limits": {"email_per_s": 1000.0, "sms_per_s": 1000.0},
@@ -93,7 +99,8 @@ BAD_SETTINGS: list[tuple[dict[str, Any], str]] = [
     ({"default_timezone": "Mars/Olympus_Mons"}, "default_timezone"),
     ({"default_timezone": "EST5EDT/../../etc"}, "default_timezone"),
     ({"contact_hours": {"start": "8:00", "end": "21:00", "days": ["mon"]}}, "contact_hours.start"),
-    ({"contact_hours": {"start": "08:00", "end": "24:00", "days": ["mon"]}}, "contact_hours.end"),
+    ({"contact_hours": {"start": "08:00", "end": "24:30", "days": ["mon"]}}, "contact_hours.end"),
+    ({"contact_hours": {"start": "24:00", "end": "24:00", "days": ["mon"]}}, "contact_hours.start"),
     ({"contact_hours": {"start": "21:00", "end": "08:00", "days": ["mon"]}}, "contact_hours"),
     ({"contact_hours": {"start": "08:00", "end": "21:00", "days": []}}, "contact_hours.days"),
     ({"contact_hours": {"start": "08:00", "end": "21:00", "days": ["monday"]}}, "contact_hours.days.0"),

@@ -9,8 +9,12 @@ Items of a communication's partition in the audiences table (besides its `chunk#
 - `park#<task_id>`: a task parked by a pause, with its queue body.
 - `unknown#<task_id>@<position>`: message ids recorded UNKNOWN together, until settled.
 - `watch`: the communication is active; the sweep looks after it.
+- `deferral#<task_id>`: messages recorded DEFERRED together, as the send task (`body`) that sends
+  them when their contact window opens (`until`). Task ids of deferrals start with the opening's
+  zero-padded epoch second, so a communication's deferrals sort by opening. The task's DONE
+  commit deletes it.
 
-Leases, UNKNOWN windows and watches carry `due_pk`/`due_at` while the sweep must look at them:
+Leases, UNKNOWN windows, watches and deferrals carry `due_pk`/`due_at` while the sweep must look at them:
 the sparse `due` index holds only those, so the sweep queries what is due, never scans. A claim
 writes `due_at` once; renewals only move `lease_until` (not projected, so no index write), and
 the sweep moves `due_at` forward when it finds a lease still alive.
@@ -46,6 +50,7 @@ from chalicelib.domain.ports import (
     ClaimAttempt,
     CommitOutcome,
     CommitResult,
+    Deferral,
     DueEntry,
     DueKind,
     ParkedTask,
@@ -76,6 +81,7 @@ _NAMES = {
     "#due_pk": "due_pk",
     "#due_at": "due_at",
     "#plan": "plan",
+    "#deferred": "deferred",
 }
 
 
@@ -93,6 +99,21 @@ def unknown_key(comm_id: str, key: str) -> dict[str, Any]:
 
 def watch_key(comm_id: str) -> dict[str, Any]:
     return {"comm_id": {"S": comm_id}, "sk": {"S": "watch"}}
+
+
+DEFERRAL_PREFIX = "deferral#"
+
+
+def deferral_key(comm_id: str, task_id: str) -> dict[str, Any]:
+    return {"comm_id": {"S": comm_id}, "sk": {"S": f"{DEFERRAL_PREFIX}{task_id}"}}
+
+
+def deferral_from_item(item: dict[str, Any]) -> Deferral:
+    return Deferral(
+        task=send_task_from_body(item["body"]["S"]),
+        until=float(item["until"]["N"]),
+        queued=bool(item.get("queued", {}).get("BOOL", False)),
+    )
 
 
 def _n(value: float) -> dict[str, str]:
@@ -196,11 +217,30 @@ class DynamoSendLedger:
         }
 
     def _new_record_put(self, message: Message) -> dict[str, Any]:
+        # A DEFERRED record is not an outcome: the message's deferral task replaces it.
         return {
             "Put": {
                 "TableName": self._messages,
                 "Item": message_to_item(message),
-                "ConditionExpression": "attribute_not_exists(message_id)",
+                "ConditionExpression": "attribute_not_exists(message_id) OR #status = :deferred",
+                "ExpressionAttributeNames": {"#status": "status"},
+                "ExpressionAttributeValues": {":deferred": _s(MessageStatus.DEFERRED)},
+            }
+        }
+
+    def _deferral_put(self, deferral: Deferral) -> dict[str, Any]:
+        task = deferral.task
+        return {
+            "Put": {
+                "TableName": self._audiences,
+                "Item": {
+                    **deferral_key(task.comm_id, task.task_id),
+                    "body": _s(send_task_to_body(task)),
+                    "until": _n(deferral.until),
+                    "queued": {"BOOL": False},
+                    "due_pk": _s(DUE_PARTITION),
+                    "due_at": _n(deferral.until),
+                },
             }
         }
 
@@ -266,7 +306,7 @@ class DynamoSendLedger:
             "SET #state = :claimed, #owner = :owner, #lease = :lease, "
             "#cursor = if_not_exists(#cursor, :zero), #wend = if_not_exists(#cursor, :zero) + :window, "
             "#due_pk = :due, #due_at = :lease, msgs = :msgs, chunk = :chunk, start_at = :start, "
-            "#plan = :plan, urgent = :urgent"
+            "#plan = :plan, urgent = :urgent, #deferred = :deferred"
         )
         try:
             response = self._client.update_item(
@@ -289,6 +329,7 @@ class DynamoSendLedger:
                     ":start": _n(task.start),
                     ":plan": _s(task.plan_code()),
                     ":urgent": {"BOOL": task.urgent},
+                    ":deferred": {"BOOL": task.deferred},
                 },
                 ReturnValues="ALL_NEW",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
@@ -344,6 +385,7 @@ class DynamoSendLedger:
             key = f"{task.task_id}@{stale.cursor}"
             ids = [m.message_id for m in takeover.unknown]
             items.append(self._unknown_window_put(task.comm_id, key, ids, takeover.unknown_deadline))
+        items.extend(self._deferral_put(deferral) for deferral in takeover.deferrals)
         return self._transact(items) is None
 
     def renew_lease(self, task: SendTask, owner: str, lease_until: float) -> bool:
@@ -412,7 +454,7 @@ class DynamoSendLedger:
             "ExpressionAttributeNames": names,
             "ExpressionAttributeValues": values,
         }
-        if not commit.rolls_up and not commit.unknown:
+        if not commit.rolls_up and not commit.unknown and not commit.deferrals:
             # The common case: one conditional write to the task item.
             try:
                 self._client.update_item(**task_update)
@@ -425,7 +467,8 @@ class DynamoSendLedger:
         paused_check = -1
         if commit.rolls_up:
             counters = self._counter_values(add_counts(commit.carried, commit.counts))
-            if commit.outcome is CommitOutcome.DONE:
+            if commit.outcome is CommitOutcome.DONE and not task.deferred:
+                # Deferral tasks were never planned: they do not count against planning's window.
                 counters["tasks_done"] = 1
             if counters or commit.outcome is CommitOutcome.PARKED:
                 counter_update = self._add_counters(task.comm_id, counters)
@@ -443,6 +486,12 @@ class DynamoSendLedger:
             key = f"{task.task_id}@{commit.start}"
             ids = [m.message_id for m in commit.unknown]
             items.append(self._unknown_window_put(task.comm_id, key, ids, commit.unknown_deadline))
+        items.extend(self._deferral_put(deferral) for deferral in commit.deferrals)
+        if commit.outcome is CommitOutcome.DONE and task.deferred:
+            # Its messages are through: the deferral is no longer waiting.
+            items.append(
+                {"Delete": {"TableName": self._audiences, "Key": deferral_key(task.comm_id, task.task_id)}}
+            )
         if commit.outcome is CommitOutcome.PARKED:
             items.append(
                 {
@@ -485,6 +534,7 @@ class DynamoSendLedger:
             start=int(values["start_at"]),
             plan_code=values["plan"],
             urgent=bool(values.get("urgent")),
+            deferred=bool(values.get("deferred")),
         )
 
     # -- parked tasks -------------------------------------------------------------------------
@@ -605,7 +655,10 @@ class DynamoSendLedger:
             self._client.put_item(
                 TableName=self._messages,
                 Item=message_to_item(message),
-                ConditionExpression="attribute_not_exists(message_id)",
+                # A DEFERRED record says nothing about sending: its deferral task is at work.
+                ConditionExpression="attribute_not_exists(message_id) OR #status = :deferred",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={":deferred": _s(MessageStatus.DEFERRED)},
             )
         except ClientError as error:
             if is_condition_failure(error):
@@ -637,9 +690,10 @@ class DynamoSendLedger:
             DueKind.TASK: task_key,
             DueKind.UNKNOWN: unknown_key,
             DueKind.WATCH: lambda comm_id, _: watch_key(comm_id),
+            DueKind.DEFERRAL: deferral_key,
         }[entry.kind](entry.comm_id, entry.key)
         try:
-            if due_at is None and entry.kind is DueKind.WATCH:
+            if due_at is None and entry.kind in (DueKind.WATCH, DueKind.DEFERRAL):
                 self._client.delete_item(TableName=self._audiences, Key=key)
             elif due_at is None:
                 self._client.update_item(
@@ -672,6 +726,64 @@ class DynamoSendLedger:
     def communication(self, comm_id: str) -> Communication | None:
         item = self._get(self._communications, {"comm_id": _s(comm_id)})
         return communication_from_item(item) if item else None
+
+    # -- deferrals ----------------------------------------------------------------------------
+
+    def deferral(self, comm_id: str, task_id: str) -> Deferral | None:
+        item = self._get(self._audiences, deferral_key(comm_id, task_id))
+        return deferral_from_item(item) if item else None
+
+    def deferrals(self, comm_id: str) -> list[Deferral]:
+        found: list[Deferral] = []
+        query: dict[str, Any] = {
+            "TableName": self._audiences,
+            "KeyConditionExpression": "comm_id = :comm AND begins_with(sk, :deferral)",
+            "ExpressionAttributeValues": {":comm": _s(comm_id), ":deferral": _s(DEFERRAL_PREFIX)},
+            "ConsistentRead": True,
+        }
+        while True:
+            response = self._client.query(**query)
+            found.extend(deferral_from_item(item) for item in response.get("Items", []))
+            if not response.get("LastEvaluatedKey"):
+                return found
+            query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def deferral_queued(self, comm_id: str, task_id: str, look_again_at: float) -> None:
+        try:
+            self._client.update_item(
+                TableName=self._audiences,
+                Key=deferral_key(comm_id, task_id),
+                UpdateExpression="SET queued = :true, #due_pk = :due, #due_at = :at",
+                ConditionExpression="attribute_exists(sk)",
+                ExpressionAttributeNames={"#due_pk": "due_pk", "#due_at": "due_at"},
+                ExpressionAttributeValues={
+                    ":true": {"BOOL": True},
+                    ":due": _s(DUE_PARTITION),
+                    ":at": _n(look_again_at),
+                },
+            )
+        except ClientError as error:
+            # Its task finished meanwhile and took it away.
+            if not is_condition_failure(error):
+                raise
+
+    def deferral_span(self, comm_id: str) -> tuple[float, float] | None:
+        ends = []
+        for forward in (True, False):
+            response = self._client.query(
+                TableName=self._audiences,
+                KeyConditionExpression="comm_id = :comm AND begins_with(sk, :deferral)",
+                ExpressionAttributeValues={":comm": _s(comm_id), ":deferral": _s(DEFERRAL_PREFIX)},
+                ProjectionExpression="#until",
+                ExpressionAttributeNames={"#until": "until"},
+                ScanIndexForward=forward,
+                Limit=1,
+            )
+            items = response.get("Items", [])
+            if not items:
+                return None
+            ends.append(float(items[0]["until"]["N"]))
+        return ends[0], ends[1]
 
     # -- counters -----------------------------------------------------------------------------
 

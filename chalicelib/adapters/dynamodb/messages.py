@@ -19,6 +19,7 @@ def message_to_item(message: Message) -> dict[str, Any]:
     values["message_id"] = message.message_id
     values["ctx"] = json.dumps(message.render_context, ensure_ascii=False) if message.render_context else None
     values["updated_at"] = iso(message.updated_at)
+    values["deferral"] = message.deferral
     return to_item(values)
 
 
@@ -45,6 +46,8 @@ def message_from_item(item: dict[str, Any]) -> Message:
         updated_at=moment("updated_at") or datetime.now(),
         render_context=json.loads(values["ctx"]) if values.get("ctx") else None,
         delivery_outcome=values.get("outcome"),
+        deferred_until=moment("deferred_until"),
+        deferral=values.get("deferral"),
     )
 
 

@@ -25,6 +25,18 @@ const LIVE = new Set(["IN_PROGRESS", "PAUSED", "SCHEDULED", "PENDING_APPROVAL"])
 const REFRESH_MS = 1500;
 const MESSAGES_PAGE = 50;
 
+function Waiting({ comm }) {
+  const waiting = comm.counts?.deferred || 0;
+  if (!waiting || !comm.deferred_until) return null;
+  const last = comm.deferred_until_latest;
+  return html`<p class="muted" data-testid="deferred">
+    ${number(waiting)} ${waiting === 1 ? "message waits" : "messages wait"} for contact hours
+    ${last && last !== comm.deferred_until
+      ? html`, going out from <${When} iso=${comm.deferred_until} /> until <${When} iso=${last} />`
+      : html` until <${When} iso=${comm.deferred_until} />`}
+  </p>`;
+}
+
 function When({ iso }) {
   return iso ? html`<time datetime=${iso} title=${exactDate(iso)}>${date(iso)}</time>` : html`<span class="muted">—</span>`;
 }
@@ -428,6 +440,7 @@ export function Detail({ id, params, canWrite }) {
           ${showFailures ? "See the Send failures tab for who and why." : "Filter the Account delivery status tab by Failed to see who and why."}</${Banner}>`
       : null}
     ${comm.status !== "DRAFT" ? html`<${SendProgress} counts=${comm.counts} status=${comm.status} />` : null}
+    <${Waiting} comm=${comm} />
     <${Tabs} tabs=${tabs} active=${activeTab} onChange=${selectTab} label="Communication" />
     <div role="tabpanel" id=${`panel-${activeTab}`} aria-labelledby=${`tab-${activeTab}`} class="tabpanel">
       ${activeTab === "overview" ? html`<${Overview} comm=${comm} />` : null}
