@@ -47,7 +47,7 @@ MESSAGES, SMOKE_MESSAGES = 6_000, 100
 WARMUP_ACCOUNTS = 100
 # Below what the pipeline reaches on this machine (pipeline_messages_per_second), so the limit binds.
 RATE_LIMIT_PER_S = 20
-RATE_SECONDS, SMOKE_RATE_SECONDS = 45, 2
+RATE_SECONDS, SMOKE_RATE_SECONDS = 45, 3
 UNLIMITED = "100000"  # messages per second (the most the settings allow): far above what moto can take
 CONFIGURATION_SET = "herald-dev"
 BOUNCE_EVERY = 100
