@@ -8,4 +8,7 @@ and, optionally, `TARGETS = {key: (">=" | "<=", value)}`; then one line in BENCH
 BENCHMARKS = [
     "bench.audience_import",
     "bench.render_throughput",
+    "bench.cold_start",
+    "bench.sending",
+    "bench.planning",
 ]

@@ -28,6 +28,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--smoke", action="store_true", help="tiny runs, to check the benchmarks still work")
     parser.add_argument("--only", action="append", help="run only these modules (e.g. render_throughput)")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
+    parser.add_argument(
+        "--chart", type=Path, help="where the chart goes (docs/benchmarks.png; with --smoke, beside --output)"
+    )
     args = parser.parse_args(argv)
 
     results: dict[str, float] = {}
@@ -56,6 +59,12 @@ def main(argv: list[str] | None = None) -> int:
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
     print(f"wrote {args.output}")
+    if not args.only:
+        from bench import chart
+
+        chart_path = args.chart or (args.output.with_suffix(".png") if args.smoke else chart.DEFAULT_CHART)
+        chart.write(results, chart_path)
+        print(f"wrote {chart_path}")
     return 0
 
 

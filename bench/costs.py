@@ -1,0 +1,63 @@
+"""What Herald's own infrastructure costs per message, at AWS list prices.
+
+Prices: us-east-1, on-demand list prices as published on each service's pricing page, as of
+June 2025 (DynamoDB on-demand after the November 2024 reduction). Free tiers are left out: a
+million-message month would use most of them up anyway, and an operator's other workloads
+share them. Provider charges (SES per email, SNS per SMS) are not infrastructure and are left
+out too; so are storage, logs and fixed per-month costs (the sweep and schedule ticks, idle
+queue polling), which do not grow with the number of messages.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+PRICES_AS_OF = "2025-06"
+REGION = "us-east-1"
+LAMBDA_PER_REQUEST = 0.20 / 1e6
+LAMBDA_PER_GB_SECOND = 0.0000166667  # x86_64, first pricing tier (Chalice deploys x86_64)
+SQS_PER_REQUEST = 0.40 / 1e6  # standard queue, per 64 KB chunk
+SNS_PER_PUBLISH = 0.50 / 1e6  # SES publishing an event to the events topic (delivery to SQS is free)
+DYNAMODB_PER_WRITE_UNIT = 0.625 / 1e6  # on-demand write request unit
+DYNAMODB_PER_READ_UNIT = 0.125 / 1e6  # on-demand read request unit
+API_GATEWAY_PER_REQUEST = 3.50 / 1e6  # REST API, first 333 million a month
+
+CHALICE_CONFIG = Path(__file__).resolve().parents[1] / ".chalice" / "config.json"
+
+
+def lambda_memory_gb(function: str, stage: str = "prod") -> float:
+    """A function's memory as deployed (.chalice/config.json: the stage's, or the function's own)."""
+    config = json.loads(CHALICE_CONFIG.read_text())
+    stage_config = config["stages"][stage]
+    own = stage_config.get("lambda_functions", {}).get(function, {})
+    megabytes = own.get("lambda_memory_size", stage_config.get("lambda_memory_size", 128))
+    return float(megabytes) / 1024
+
+
+@dataclass
+class Usage:
+    """Per message: what the run measured."""
+
+    lambda_invocations: float
+    lambda_gb_seconds: float
+    sqs_requests: float
+    sns_publishes: float
+    ddb_write_units: float
+    ddb_read_units: float
+    api_requests: float = 0.0
+
+    def usd(self) -> dict[str, float]:
+        return {
+            "lambda_requests": self.lambda_invocations * LAMBDA_PER_REQUEST,
+            "lambda_duration": self.lambda_gb_seconds * LAMBDA_PER_GB_SECOND,
+            "sqs": self.sqs_requests * SQS_PER_REQUEST,
+            "sns": self.sns_publishes * SNS_PER_PUBLISH,
+            "dynamodb_writes": self.ddb_write_units * DYNAMODB_PER_WRITE_UNIT,
+            "dynamodb_reads": self.ddb_read_units * DYNAMODB_PER_READ_UNIT,
+            "api_gateway": self.api_requests * API_GATEWAY_PER_REQUEST,
+        }
+
+    def usd_per_million(self) -> float:
+        return sum(self.usd().values()) * 1e6

@@ -1,0 +1,462 @@
+"""The whole send pipeline, timed: its throughput against the bare send rate of the same endpoint,
+Lambda time per message, and how closely the fleet rate limit holds a configured rate.
+
+Processes, as in production where AWS is not Herald's memory or CPU:
+- a moto server (`bench.moto_server`) standing in for DynamoDB, SQS, SES and SNS;
+- `CONCURRENCY` worker processes, each one Lambda execution environment: it polls the plan, send
+  and events queues the way the event source mappings do (batches of 1, 10 and 10) and runs the
+  real handlers (`chalicelib.workers.plan|send|events`), timing every invocation;
+- this process: creates the accounts and the communication through Herald's own services, sends
+  it, waits for `COMPLETED`, then publishes SES's events for its emails (bench/ses_events.py) to
+  the events topic and waits until every email has its delivery outcome.
+
+Then `CONCURRENCY` processes send the same number of messages (same mix, same size) straight to
+the same moto endpoint with SES SendEmail / SNS Publish: the bare send rate. The pipeline's
+throughput is messages ÷ (send request → `COMPLETED`), planning included. A warm-up
+communication goes through the workers first and each bare sender warms up too: only warm
+processes are timed. Rate limits are set far above what moto can take, so they do not bind.
+
+Finally the operator's `rate_limits` are set to `RATE_LIMIT_PER_S` for email (through the
+settings service, as `PUT /settings` does) and an email-only communication long enough to last
+`RATE_SECONDS` is sent: the achieved rate is the mean number of emails handed to SES per whole
+second, between its first and its last second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+PROJECT_DIR = Path(__file__).resolve().parents[1]
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+FUNCTIONS = ("plan_worker", "send_worker", "events_worker")
+CONCURRENCY = 4
+MESSAGES, SMOKE_MESSAGES = 6_000, 100
+WARMUP_ACCOUNTS = 100
+# Below what the pipeline reaches on this machine (pipeline_messages_per_second), so the limit binds.
+RATE_LIMIT_PER_S = 20
+RATE_SECONDS, SMOKE_RATE_SECONDS = 45, 3
+UNLIMITED = "100000"  # messages per second (the most the settings allow): far above what moto can take
+CONFIGURATION_SET = "herald-dev"
+BOUNCE_EVERY = 100
+
+
+def _environment(moto_url: str, resources: dict[str, str]) -> dict[str, str]:
+    return {
+        **resources,
+        "AWS_ENDPOINT_URL": moto_url,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+        "HERALD_STAGE": "dev",
+        "HERALD_EMAIL_RATE_PER_S": UNLIMITED,
+        "HERALD_SMS_RATE_PER_S": UNLIMITED,
+        "HERALD_SES_CONFIGURATION_SET": CONFIGURATION_SET,
+        "HERALD_SETTINGS_CACHE_S": "1",
+        "PYTHONPATH": str(PROJECT_DIR),
+    }
+
+
+@contextmanager
+def _patched_environ(values: dict[str, str]) -> Iterator[None]:
+    saved = dict(os.environ)
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def run(smoke: bool = False) -> dict[str, float]:
+    from bench.audience_import import _stop, _wait_for_file
+    from chalicelib.local.stack import free_port
+
+    work = Path(tempfile.mkdtemp(prefix="herald-pipeline-"))
+    messages = SMOKE_MESSAGES if smoke else MESSAGES
+    rate_seconds = SMOKE_RATE_SECONDS if smoke else RATE_SECONDS
+    base_env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "HERALD_"))}
+    moto_port = free_port()
+    moto = subprocess.Popen(
+        [sys.executable, "-m", "bench.moto_server", "--port", str(moto_port), "--ready", str(work / "moto")],
+        cwd=PROJECT_DIR,
+        env={**base_env, "PYTHONPATH": str(PROJECT_DIR)},
+        stdout=subprocess.DEVNULL,
+        stderr=(work / "moto.log").open("w"),
+    )
+    workers: list[subprocess.Popen[bytes]] = []
+    try:
+        ready = _wait_for_file(work / "moto", moto, timeout_s=300)
+        env = {**base_env, **_environment(f"http://127.0.0.1:{moto_port}", ready["environment"])}
+        for index in range(CONCURRENCY):
+            workers.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "bench.pipeline",
+                        "worker",
+                        "--dir",
+                        str(work),
+                        "--index",
+                        str(index),
+                    ],
+                    cwd=PROJECT_DIR,
+                    env=env,
+                    stderr=(work / f"worker{index}.log").open("w"),
+                )
+            )
+        with _patched_environ(env):
+            driver = _Driver(work, messages, rate_seconds)
+            for index in range(CONCURRENCY):
+                _wait_for_file(work / f"worker{index}.ready", workers[index], timeout_s=300)
+            measured = driver.run()
+        (work / "stop").touch()
+        for process in workers:
+            process.wait(120)
+        stats = [json.loads((work / f"worker{i}.json").read_text()) for i in range(CONCURRENCY)]
+        bare = _bare_rate(work, env, messages)
+    finally:
+        (work / "stop").touch()
+        for process in [*workers, moto]:
+            _stop(process)
+    return _figures(measured, stats, bare, messages)
+
+
+class _Driver:
+    """This process's side: accounts, communications, sends, events, settings."""
+
+    def __init__(self, work: Path, messages: int, rate_seconds: int) -> None:
+        from chalicelib.domain.models import Admin
+        from chalicelib.settings import Settings
+        from chalicelib.wiring import Services
+
+        self.work = work
+        self.messages = messages
+        self.rate_seconds = rate_seconds
+        self.svc = Services(Settings())
+        self.admin = Admin("bench", "Bench", "Runner", can_write=True)
+
+    def run(self) -> dict[str, float]:
+        from bench.sending import accounts_and_content
+
+        accounts, content = accounts_and_content(self.messages // 2 + WARMUP_ACCOUNTS, prefix="5")
+        self.svc.directory.put_many(accounts)
+        warmup, measured = accounts[:WARMUP_ACCOUNTS], accounts[WARMUP_ACCOUNTS:]
+        self._send_and_wait(self._draft("Warm-up", warmup, content))
+        comm_id = self._draft("Throughput", measured, content)
+        started = time.time()
+        self._send_and_wait(comm_id)
+        completed = time.time()
+        emails = self._publish_events(comm_id)
+        events_started = time.time()
+        self._wait(lambda c: c.counts.delivered + c.counts.delivery_failed >= emails, comm_id)
+        events_done = time.time()
+
+        from chalicelib.domain.models import Channel
+        from chalicelib.domain.operator_settings import RateLimits
+
+        rate_accounts, _ = accounts_and_content(RATE_LIMIT_PER_S * self.rate_seconds, prefix="6")
+        for account in rate_accounts:
+            account.channels = [Channel.EMAIL]
+        self.svc.directory.put_many(rate_accounts)
+        self.svc.operator_settings.update(
+            {"rate_limits": RateLimits(email_per_s=RATE_LIMIT_PER_S, sms_per_s=RATE_LIMIT_PER_S)},
+            by=self.admin,
+        )
+        time.sleep(2.5)  # workers read the operator settings again (HERALD_SETTINGS_CACHE_S=1)
+        rate_comm = self._draft("Rate limit", rate_accounts, content, channels=[Channel.EMAIL])
+        rate_started = time.time()
+        self._send_and_wait(rate_comm)
+        rate_done = time.time()
+        return {
+            "started": started,
+            "completed": completed,
+            "events_started": events_started,
+            "events_done": events_done,
+            "emails": float(emails),
+            "rate_started": rate_started,
+            "rate_done": rate_done,
+        }
+
+    def _draft(self, name: str, accounts: list[Any], content: Any, channels: list[Any] | None = None) -> str:
+        from chalicelib.domain.communications import DraftFields
+        from chalicelib.domain.models import Channel
+
+        draft = self.svc.communications.create(
+            DraftFields(
+                name=name,
+                channels=channels or [Channel.EMAIL, Channel.SMS],
+                default_language="en",
+                content=content,
+            ),
+            by=self.admin,
+        )
+        csv = "account_id\n" + "\n".join(a.account_id for a in accounts) + "\n"
+        self.svc.audience.set_from_csv(draft.comm_id, csv, by=self.admin)
+        return draft.comm_id
+
+    def _send_and_wait(self, comm_id: str) -> None:
+        self.svc.communications.send(comm_id, by=self.admin)
+        communication = self._wait(lambda c: str(c.status) in ("COMPLETED", "FAILED"), comm_id)
+        counts = communication.counts
+        if str(communication.status) != "COMPLETED" or counts.sent != counts.total:
+            raise RuntimeError(f"{communication.name} ended {communication.status} with {counts}")
+
+    def _wait(self, done: Any, comm_id: str, timeout_s: float = 1800) -> Any:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            communication = self.svc.communication_store.get(comm_id)
+            if done(communication):
+                return communication
+            time.sleep(0.1)
+        raise RuntimeError(f"{comm_id} not done within {timeout_s} s")
+
+    def _publish_events(self, comm_id: str) -> int:
+        """SES's events for the communication's emails, built from their records (SES's side)."""
+        from datetime import UTC, datetime
+
+        import boto3
+
+        from bench import ses_events
+        from chalicelib.domain.models import Channel
+
+        sns = boto3.client("sns", region_name=REGION)
+        events: list[dict[str, Any]] = []
+        emails = 0
+        for message in self.svc.message_store.all_of(comm_id):
+            if message.channel is not Channel.EMAIL or not message.provider_message_id:
+                continue
+            tags = {
+                "herald_comm_id": comm_id,
+                "herald_message_id": message.message_id,
+                "herald_account_id": message.account_id,
+                "herald_channel": "email",
+            }
+            events += ses_events.for_email(
+                message.provider_message_id,
+                message.address or "",
+                "Maintenance",
+                tags,
+                message.sent_at or datetime.now(UTC),
+                CONFIGURATION_SET,
+                bounce=emails % BOUNCE_EVERY == BOUNCE_EVERY - 1,
+            )
+            emails += 1
+        ses_events.publish(sns, ses_events.topic_arn(), events)
+        return emails
+
+
+# -- a worker process: one Lambda execution environment ------------------------------------------
+
+
+class _Context:
+    """What Lambda passes as the context: the time left (send workers hand work back before it ends)."""
+
+    def __init__(self, timeout_s: float = 300) -> None:
+        self._deadline = time.monotonic() + timeout_s
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+def _worker(work: Path, index: int) -> int:
+    import boto3
+
+    from chalicelib.local.pollers import sqs_event
+    from chalicelib.wiring import services
+    from chalicelib.workers import events, plan, send
+
+    svc = services()
+    s = svc.settings
+    sqs = boto3.client("sqs", region_name=REGION)  # the event source mapping's
+    lanes = [
+        ("plan_worker", s.plan_queue, 1, lambda event: plan.handle(event)),
+        ("send_worker", s.send_queue, 10, lambda event: send.handle(event, _Context())),
+        ("events_worker", s.events_queue, 10, lambda event: events.handle(event)),
+    ]
+    urls = {name: sqs.get_queue_url(QueueName=queue)["QueueUrl"] for name, queue, _, _ in lanes}
+    email_sends: list[float] = []
+    svc.email_sender._client.meta.events.register(  # type: ignore[attr-defined]
+        "before-call.sesv2.SendEmail", lambda **_: email_sends.append(time.time())
+    )
+    svc.sms_sender  # noqa: B018  (clients built before the clock starts, as in a warm container)
+    invocations: list[tuple[str, float, float]] = []
+    (work / f"worker{index}.ready").write_text("{}")
+    stop = work / "stop"
+    while not stop.exists():
+        worked = False
+        for name, queue, batch_size, handler in lanes:
+            batch = sqs.receive_message(QueueUrl=urls[name], MaxNumberOfMessages=batch_size).get(
+                "Messages", []
+            )
+            if not batch:
+                continue
+            worked = True
+            event = sqs_event(batch, f"arn:aws:sqs:{REGION}:{ACCOUNT}:{queue}", REGION)
+            started, clock = time.time(), time.perf_counter()
+            response = handler(event)
+            invocations.append((name, started, time.perf_counter() - clock))
+            failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
+            done = [m for m in batch if m["MessageId"] not in failed]
+            if done:
+                sqs.delete_message_batch(
+                    QueueUrl=urls[name],
+                    Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
+                )
+        if not worked:
+            time.sleep(0.02)
+    (work / f"worker{index}.json").write_text(
+        json.dumps({"invocations": invocations, "email_sends": email_sends})
+    )
+    return 0
+
+
+# -- the bare send loop -----------------------------------------------------------------------------
+
+
+def _bare_rate(work: Path, env: dict[str, str], messages: int) -> float:
+    from bench.audience_import import _wait_for_file
+
+    senders = [
+        subprocess.Popen(
+            [
+                *(sys.executable, "-m", "bench.pipeline", "bare", "--dir", str(work)),
+                *("--index", str(index), "--count", str(messages // CONCURRENCY)),
+            ],
+            cwd=PROJECT_DIR,
+            env=env,
+            stderr=(work / f"bare{index}.log").open("w"),
+        )
+        for index in range(CONCURRENCY)
+    ]
+    for index, sender in enumerate(senders):
+        _wait_for_file(work / f"bare{index}.ready", sender, timeout_s=300)
+    (work / "go").touch()
+    for sender in senders:
+        if sender.wait(1800) != 0:
+            raise RuntimeError(f"a bare sender exited with {sender.returncode}: see {work}")
+    spans = [json.loads((work / f"bare{i}.json").read_text()) for i in range(CONCURRENCY)]
+    sent = sum(span["sent"] for span in spans)
+    return sent / (max(span["end"] for span in spans) - min(span["start"] for span in spans))
+
+
+def _bare(work: Path, index: int, count: int) -> int:
+    """Send `count` messages, half emails half SMS, as fast as one process can, once told to go."""
+    import boto3
+    from botocore.config import Config
+
+    from bench.sending import HTML
+
+    config = Config(retries={"total_max_attempts": 1}, connect_timeout=5, read_timeout=20)
+    ses = boto3.client("sesv2", region_name=REGION, config=config)
+    sns = boto3.client("sns", region_name=REGION, config=config)
+
+    def send(number: int) -> None:
+        if number % 2:
+            sns.publish(PhoneNumber=f"+1514{3_000_000 + number:07d}", Message="Maintenance tonight 1-3 am.")
+            return
+        html = HTML.replace("{{ account.first_name }}", f"First{number}")
+        ses.send_email(
+            FromEmailAddress="Herald <notices@herald.example>",
+            Destination={"ToAddresses": [f"bare{index}-{number}@example.com"]},
+            Content={
+                "Simple": {
+                    "Subject": {"Data": f"Maintenance, First{number}"},
+                    "Body": {"Html": {"Data": html}, "Text": {"Data": "Tonight 1-3 am."}},
+                }
+            },
+            EmailTags=[{"Name": "herald_message_id", "Value": f"bare-{index}-{number}"}],
+            ConfigurationSetName=CONFIGURATION_SET,
+        )
+
+    for number in range(20):  # warm-up: connections, models, moto's code paths
+        send(-1 - number)
+    (work / f"bare{index}.ready").write_text("{}")
+    while not (work / "go").exists():
+        time.sleep(0.005)
+    start = time.time()
+    for number in range(count):
+        send(index * count + number)
+    end = time.time()
+    (work / f"bare{index}.json").write_text(json.dumps({"start": start, "end": end, "sent": count}))
+    return 0
+
+
+# -- figures ------------------------------------------------------------------------------------------
+
+
+def _figures(
+    measured: dict[str, float], stats: list[dict[str, Any]], bare_rate: float, messages: int
+) -> dict[str, float]:
+    seconds = measured["completed"] - measured["started"]
+    pipeline_rate = messages / seconds
+    busy: Counter[str] = Counter()
+    durations: dict[str, list[float]] = {name: [] for name in FUNCTIONS}
+    for worker in stats:
+        for name, started, duration in worker["invocations"]:
+            window = (
+                (measured["events_started"] - 60, measured["events_done"])
+                if name == "events_worker"
+                else (measured["started"], measured["completed"])
+            )
+            if window[0] <= started <= window[1]:
+                # Lambda bills each invocation's duration rounded up to the millisecond.
+                busy[name] += max(0.001, round(duration + 0.0005, 3))
+                durations[name].append(duration)
+    sends = sorted(t for worker in stats for t in worker["email_sends"])
+    in_rate_run = [t for t in sends if measured["rate_started"] <= t <= measured["rate_done"]]
+    per_second = Counter(int(t) for t in in_rate_run)
+    whole = range(int(in_rate_run[0]) + 1, int(in_rate_run[-1]))  # the first and last seconds are partial
+    achieved = statistics.mean(per_second[s] for s in whole) if len(whole) else 0.0
+    peak = max((per_second[s] for s in whole), default=0)
+    figures = {
+        "pipeline_messages": float(messages),
+        "pipeline_seconds": round(seconds, 2),
+        "pipeline_messages_per_second": round(pipeline_rate, 1),
+        "bare_sends_per_second": round(bare_rate, 1),
+        "throughput_ratio": round(pipeline_rate / bare_rate, 3),
+        "pipeline_concurrency": float(CONCURRENCY),
+        "events_per_second": round(
+            2 * measured["emails"] / (measured["events_done"] - measured["events_started"]), 1
+        ),
+        "rate_limit_configured_per_second": float(RATE_LIMIT_PER_S),
+        "rate_limit_achieved_per_second": round(achieved, 2),
+        "rate_limit_seconds": float(len(whole)),
+        "rate_limit_accuracy": round(achieved / RATE_LIMIT_PER_S, 3),
+        "rate_limit_peak_second_ratio": round(peak / RATE_LIMIT_PER_S, 3),
+    }
+    for name in FUNCTIONS:
+        figures[f"lambda_{name}_seconds_per_message"] = busy[name] / messages
+        figures[f"lambda_{name}_median_invocation_ms"] = (
+            round(statistics.median(durations[name]) * 1000, 1) if durations[name] else 0.0
+        )
+    return figures
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("role", choices=["worker", "bare"])
+    parser.add_argument("--dir", type=Path, required=True)
+    parser.add_argument("--index", type=int, required=True)
+    parser.add_argument("--count", type=int, default=0)
+    args = parser.parse_args()
+    if args.role == "worker":
+        return _worker(args.dir, args.index)
+    return _bare(args.dir, args.index, args.count)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
