@@ -8,8 +8,8 @@ longer than the benchmark itself), then writes FILE with the resource environmen
 moto 5.2 serializes every DynamoDB AttributeValue by walking botocore's shape model, ~2 ms an
 item; a million existence checks would time moto, not Herald. DynamoDB results in moto are
 already wire-format JSON, so this server sends them with ``json.dumps`` instead (the bytes on
-the wire are the same DynamoDB JSON). Transactions snapshot only the items they touch, one at a
-time (`_serialized_transactions`).
+the wire are the same DynamoDB JSON). DynamoDB requests are served one at a time and transactions
+back up only the items they write, as in the embedded stack (chalicelib/local/moto_dynamodb.py).
 """
 
 from __future__ import annotations
@@ -34,28 +34,6 @@ def _fast_dynamodb_replies() -> None:
         return 200, {"Content-Type": "application/x-amz-json-1.0", **self.response_headers}, body
 
     DynamoHandler.serialized = serialized  # type: ignore[method-assign]
-
-
-def _serialized_transactions() -> None:
-    """One transaction at a time, each snapshotting only the items it touches (tests/support.py).
-
-    moto deep-copies every table a transaction touches, to roll back a cancelled one: seconds and
-    gigabytes with a few thousand message records, and a copy that breaks ("dictionary changed
-    size during iteration") when another request thread writes to the table meanwhile.
-    """
-    from moto.dynamodb import models
-
-    from tests.support import item_level_transaction_rollback
-
-    item_level_transaction_rollback().__enter__()  # for the server's lifetime
-    item_level = models.DynamoDBBackend.transact_write_items
-    lock = threading.Lock()
-
-    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
-        with lock:
-            item_level(self, transact_items)
-
-    models.DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
 
 
 def _seed(ids_path: Path, table_name: str) -> int:
@@ -91,10 +69,11 @@ def main() -> int:
 
     from moto.server import ThreadedMotoServer
 
+    from chalicelib.local import moto_dynamodb
     from chalicelib.local.resources import create_resources
 
     _fast_dynamodb_replies()
-    _serialized_transactions()
+    moto_dynamodb.install()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=args.port, verbose=False)
     server.start()
     url = f"http://127.0.0.1:{args.port}"

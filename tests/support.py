@@ -3,7 +3,6 @@ Lambda context on it, and botocore hooks that make AWS calls fail the ways they 
 
 from __future__ import annotations
 
-import copy
 import io
 import json
 import os
@@ -129,70 +128,12 @@ def sent_sms() -> list[tuple[str, str]]:
 
 @contextmanager
 def item_level_transaction_rollback() -> Iterator[None]:
-    """Make moto's TransactWriteItems snapshot only the items a transaction touches.
+    """moto's DynamoDB as the embedded stack runs it: a transaction backs up only the items it
+    writes (moto copies whole tables: seconds per commit with ten thousand message records)."""
+    from chalicelib.local import moto_dynamodb
 
-    moto deep-copies every table a transaction touches, to roll back a cancelled one, so each
-    transaction costs as much as those tables are big: with ten thousand message records that
-    is seconds per commit. This keeps moto's own checks and writes, lets its backup copy
-    nothing, and rolls back by putting back (or deleting) exactly the touched items: the same
-    outcome, at the cost of the items.
-    """
-    from moto.dynamodb import models
-    from moto.dynamodb.exceptions import TransactionCanceledException
-    from moto.dynamodb.models.table import Table
-
-    original = models.DynamoDBBackend.transact_write_items
-
-    class _KeepTables:
-        """`copy` as moto's backend module sees it, except that tables are not copied."""
-
-        @staticmethod
-        def deepcopy(value: Any, memo: Any = None) -> Any:
-            return value if isinstance(value, Table) else copy.deepcopy(value, memo)
-
-    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
-        snapshots: list[tuple[Any, dict[str, Any], dict[str, Any] | None]] = []
-        for entry in transact_items:
-            _, op = next(iter(entry.items()))
-            table = self.tables.get(op.get("TableName", ""))
-            if table is None:
-                continue
-            if "Key" in op:
-                key = op["Key"]
-            else:
-                key = {table.hash_key_attr: op["Item"][table.hash_key_attr]}
-                if table.range_key_attr is not None:
-                    key[table.range_key_attr] = op["Item"][table.range_key_attr]
-            current = self.get_item(table.name, key)
-            snapshots.append(
-                (table, key, copy.deepcopy(current.to_json()["Attributes"]) if current else None)
-            )
-        models.copy = _KeepTables  # type: ignore[assignment]
-        try:
-            original(self, transact_items)
-        except TransactionCanceledException:
-            for table, key, attributes in reversed(snapshots):
-                if attributes is not None:
-                    table.put_item(attributes)
-                elif self.get_item(table.name, key) is not None:
-                    table.delete_item(*_key_values(table, key))
-            raise
-        finally:
-            models.copy = copy  # type: ignore[assignment]
-
-    models.DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        models.DynamoDBBackend.transact_write_items = original  # type: ignore[method-assign]
-
-
-def _key_values(table: Any, key: dict[str, Any]) -> tuple[Any, Any]:
-    from moto.dynamodb.models.dynamo_type import DynamoType
-
-    hash_value = DynamoType(key[table.hash_key_attr])
-    range_value = DynamoType(key[table.range_key_attr]) if table.range_key_attr else None
-    return hash_value, range_value
+    moto_dynamodb.install()
+    yield
 
 
 DATA_PLANE = frozenset(
