@@ -7,8 +7,8 @@ Processes, as in production where AWS is not Herald's memory or CPU:
   and events queues the way the event source mappings do (batches of 1, 10 and 10) and runs the
   real handlers (`chalicelib.workers.plan|send|events`), timing every invocation;
 - this process: creates the accounts and the communication through Herald's own services, sends
-  it, waits for `COMPLETED`, then publishes SES's events for its emails (bench/ses_events.py) to
-  the events topic and waits until every email has its delivery outcome.
+  it, waits for `COMPLETED`, then puts SES's events for its emails (bench/ses_events.py) on the
+  events queue as SNS delivers them, and waits until every email has its delivery outcome.
 
 Then `CONCURRENCY` processes send the same number of messages (same mix, same size) straight to
 the same moto endpoint with SES SendEmail / SNS Publish: the bare send rate. The pipeline's
@@ -233,7 +233,8 @@ class _Driver:
         from bench import ses_events
         from chalicelib.domain.models import Channel
 
-        sns = boto3.client("sns", region_name=REGION)
+        sqs = boto3.client("sqs", region_name=REGION)  # SNS's side
+        url = sqs.get_queue_url(QueueName=self.svc.settings.events_queue)["QueueUrl"]
         events: list[dict[str, Any]] = []
         emails = 0
         for message in self.svc.message_store.all_of(comm_id):
@@ -255,7 +256,7 @@ class _Driver:
                 bounce=emails % BOUNCE_EVERY == BOUNCE_EVERY - 1,
             )
             emails += 1
-        ses_events.publish(sns, ses_events.topic_arn(), events)
+        ses_events.enqueue(sqs, url, events, ses_events.topic_arn())
         return emails
 
 
