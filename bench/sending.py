@@ -3,10 +3,10 @@
 A 20,000-message communication (10,000 accounts, email and SMS each, in English and French)
 goes through the real planner and send handlers on moto (in-process), fed by SQS as Lambda's
 event source would; then SES's events for its emails (`Send`, then `Delivery` or a hard
-`Bounce`: bench/ses_events.py) are published to the events topic, which moto delivers to the
-events queue, and go through the real events handler. Every call the application's boto3
-clients make is counted with botocore event hooks; the provider calls (SES SendEmail, SNS
-Publish) are left out, as are the event source mapping's own ReceiveMessage/DeleteMessage
+`Bounce`: bench/ses_events.py) go on the events queue in the envelope SNS delivers, and through
+the real events handler. Every call the application's boto3 clients make is counted with
+botocore event hooks; the provider calls (SES SendEmail, SNS Publish) are left out, as are the
+event source mapping's own ReceiveMessage/DeleteMessage
 (Lambda's, reported on their own line and priced with SQS in bench/costs.py).
 
 Write units are computed, not measured: moto reports no consumed capacity. For every write the
@@ -200,8 +200,7 @@ class _Bench:
 
         from bench import ses_events
 
-        sns = boto3.client("sns", region_name=REGION)  # SES's side: not metered
-        esm = boto3.client("sqs", region_name=REGION)
+        esm = boto3.client("sqs", region_name=REGION)  # SNS's and Lambda's side: not metered
         url = esm.get_queue_url(QueueName=self.settings.events_queue)["QueueUrl"]
         arn = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{self.settings.events_queue}"
         published = 0
@@ -219,7 +218,7 @@ class _Bench:
                     CONFIGURATION_SET,
                     bounce=index % BOUNCE_EVERY == BOUNCE_EVERY - 1,
                 )
-                published += ses_events.publish(sns, ses_events.topic_arn(), events)
+                published += ses_events.enqueue(esm, url, events, ses_events.topic_arn())
             self._drain_events(esm, url, arn)
         return published
 
