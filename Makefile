@@ -28,7 +28,7 @@ TOOLS_DIR   := .tools
 CHECKOV     := $(TOOLS_DIR)/checkov/bin/checkov
 CHECKOV_RUN := BC_SKIP_MAPPING=TRUE CKV_SKIP_PACKAGE_UPDATE_CHECK=true $(CHECKOV) --skip-download
 
-.PHONY: help venv tools run demo token lint fmt test package deploy clean clean-venv browser-deps vendor-ui screenshots ui-dist bench \
+.PHONY: help venv tools run demo token lint fmt test package deploy clean clean-venv browser-deps vendor-ui screenshots ui-dist bench bench-import \
 	faults bench-sending dlq counts
 
 help: ## list targets
@@ -84,8 +84,11 @@ fmt: venv ## format and autofix
 test: venv tools lint browser-deps ## lint, then every test (the infra tests package the app, run cfn-lint and checkov)
 	$(PY) -m pytest
 
-bench: venv ## run the benchmarks (about 15 min: a 1M-row audience import), table + bench/results.json
+bench: venv ## run the benchmarks (about 25 min on 2 cores), table + bench/results.json + docs/benchmarks.png
 	$(PY) -m bench
+
+bench-import: venv ## the million-row audience import benchmark (about 16 min), table + bench/import-results.json
+	$(PY) -m bench --only audience_import --output bench/import-results.json
 faults: venv ## fault-injection suite, >10,000 messages on moto: make faults [SEED=…]
 	PYTHONHASHSEED=0 $(PY) -m tests.faults $(if $(SEED),--seed $(SEED))
 

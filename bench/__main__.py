@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import BENCHMARKS
+from bench import BENCHMARKS, SEPARATE
 
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results.json"
 
@@ -37,6 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[tuple[str, float, str]] = []
     for name in BENCHMARKS:
         if args.only and name.rsplit(".", 1)[-1] not in args.only:
+            continue
+        if not args.only and not args.smoke and name in SEPARATE:
+            print(f"skipping {name}: {SEPARATE[name]}", file=sys.stderr)
             continue
         module: Any = importlib.import_module(name)
         print(f"running {name}{' (smoke)' if args.smoke else ''} ...", file=sys.stderr, flush=True)

@@ -50,6 +50,7 @@ RATE_LIMIT_PER_S = 20
 RATE_SECONDS, SMOKE_RATE_SECONDS = 45, 3
 UNLIMITED = "100000"  # messages per second (the most the settings allow): far above what moto can take
 CONFIGURATION_SET = "herald-dev"
+PUBLIC_URL = "https://herald.example.com"
 BOUNCE_EVERY = 100
 EVENT_WAVE = 400  # events put on the queue at a time
 
@@ -66,6 +67,8 @@ def _environment(moto_url: str, resources: dict[str, str]) -> dict[str, str]:
         "HERALD_SMS_RATE_PER_S": UNLIMITED,
         "HERALD_SES_CONFIGURATION_SET": CONFIGURATION_SET,
         "HERALD_SETTINGS_CACHE_S": "1",
+        # Non-transactional emails carry their signed unsubscribe link, as in production.
+        "HERALD_PUBLIC_URL": PUBLIC_URL,
         "PYTHONPATH": str(PROJECT_DIR),
     }
 
@@ -296,10 +299,11 @@ def _worker(work: Path, index: int) -> int:
     svc = services()
     s = svc.settings
     sqs = boto3.client("sqs", region_name=REGION)  # the event source mapping's
+    sizes = batch_sizes()
     lanes = [
-        ("plan_worker", s.plan_queue, 1, lambda event: plan.handle(event)),
-        ("send_worker", s.send_queue, 10, lambda event: send.handle(event, _Context())),
-        ("events_worker", s.events_queue, 10, lambda event: events.handle(event)),
+        ("plan_worker", s.plan_queue, sizes["plan_worker"], lambda event: plan.handle(event)),
+        ("send_worker", s.send_queue, sizes["send_worker"], lambda event: send.handle(event, _Context())),
+        ("events_worker", s.events_queue, sizes["events_worker"], lambda event: events.handle(event)),
     ]
     urls = {name: sqs.get_queue_url(QueueName=queue)["QueueUrl"] for name, queue, _, _ in lanes}
     email_sends: list[float] = []
@@ -313,9 +317,7 @@ def _worker(work: Path, index: int) -> int:
     while not stop.exists():
         worked = False
         for name, queue, batch_size, handler in lanes:
-            batch = sqs.receive_message(QueueUrl=urls[name], MaxNumberOfMessages=batch_size).get(
-                "Messages", []
-            )
+            batch = receive_batch(sqs, urls[name], batch_size)
             if not batch:
                 continue
             worked = True
@@ -325,17 +327,43 @@ def _worker(work: Path, index: int) -> int:
             invocations.append((name, started, time.perf_counter() - clock))
             failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
             done = [m for m in batch if m["MessageId"] not in failed]
-            if done:
-                sqs.delete_message_batch(
-                    QueueUrl=urls[name],
-                    Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
-                )
+            delete_batch(sqs, urls[name], done)
         if not worked:
             time.sleep(0.02)
     (work / f"worker{index}.json").write_text(
         json.dumps({"invocations": invocations, "email_sends": email_sends})
     )
     return 0
+
+
+def batch_sizes() -> dict[str, int]:
+    """The batch size of each SQS consumer, as app.py declares it for Lambda's event source mappings."""
+    import app
+
+    return {
+        source.name: source.batch_size for source in app.app.event_sources if hasattr(source, "batch_size")
+    }
+
+
+def receive_batch(sqs: Any, url: str, batch_size: int) -> list[dict[str, Any]]:
+    """Up to `batch_size` messages, ten per ReceiveMessage, as Lambda's poller gathers a batch."""
+    batch: list[dict[str, Any]] = []
+    while len(batch) < batch_size:
+        received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=min(10, batch_size - len(batch)))
+        messages = received.get("Messages", [])
+        batch.extend(messages)
+        if len(messages) < 10:
+            break
+    return batch
+
+
+def delete_batch(sqs: Any, url: str, messages: list[dict[str, Any]]) -> None:
+    for start in range(0, len(messages), 10):
+        chunk = messages[start : start + 10]
+        sqs.delete_message_batch(
+            QueueUrl=url,
+            Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(chunk)],
+        )
 
 
 # -- the bare send loop -----------------------------------------------------------------------------

@@ -123,13 +123,17 @@ class _Bench:
         self.clock = SimulatedClock()
         # A production SES/SNS account's quota, so that the rate limit binds as it would there.
         self.settings = Settings(
-            email_rate_per_s="200", sms_rate_per_s="200", ses_configuration_set=CONFIGURATION_SET
+            email_rate_per_s="200",
+            sms_rate_per_s="200",
+            ses_configuration_set=CONFIGURATION_SET,
+            public_url="https://herald.example.com",
         )
         self.svc = Services(self.settings, self.clock)
         self.requests: Counter[str] = Counter()
         self.phase_requests: Counter[str] = Counter()
         self.write_units = 0.0
         self.phase_write_units: Counter[str] = Counter()
+        self.table_write_units: Counter[tuple[str, str, str]] = Counter()
         self.read_units = 0.0
         self.esm_requests = 0
         self.invocations: Counter[str] = Counter()
@@ -188,6 +192,10 @@ class _Bench:
             "metered_seconds": elapsed,
             **{f"lambda_{name}_invocations": float(n) for name, n in sorted(self.invocations.items())},
             **{f"calls.{service}.{op}": float(n) for (service, op), n in sorted(self.requests.items())},
+            **{
+                f"write_units_per_message.{phase}.{table}.{op}": units / per
+                for (phase, table, op), units in sorted(self.table_write_units.items())
+            },
         }
 
     def _sent_email(self, parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
@@ -223,21 +231,20 @@ class _Bench:
         return published
 
     def _drain_events(self, esm: Any, url: str, arn: str) -> None:
+        from bench.pipeline import batch_sizes, delete_batch, receive_batch
         from chalicelib.local.pollers import sqs_event
         from chalicelib.workers import events as events_worker
 
+        batch_size = batch_sizes()["events_worker"]
         while True:
-            batch = esm.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+            batch = receive_batch(esm, url, batch_size)
             if not batch:
                 return
-            self.esm_requests += 2  # this receive and its delete
+            self.esm_requests += 2 * math.ceil(len(batch) / 10)  # its receives and deletes
             self.invocations["events_worker"] += 1
             response = events_worker.handle(sqs_event(batch, arn, REGION))
             assert not response.get("batchItemFailures"), response
-            esm.delete_message_batch(
-                QueueUrl=url,
-                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)],
-            )
+            delete_batch(esm, url, batch)
 
     # -- the communication ----------------------------------------------------------------------
 
@@ -338,6 +345,7 @@ class _Bench:
             charged = factor * (units + _index_units(table, before, after))
             self.write_units += charged
             self.phase_write_units[self._phase] += charged
+            self.table_write_units[(self._phase, table.removeprefix("herald-dev-"), model.name)] += charged
 
     def _charge_reads(self, parsed: dict[str, Any], model: Any, context: dict[str, Any], **_: Any) -> None:
         self.read_units += _read_units(model.name, context.get("bench_params", {}), parsed)

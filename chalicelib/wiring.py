@@ -47,6 +47,7 @@ class Services:
             clock = SystemClock()
         self.clock: Clock = clock
         self._secret_values: dict[str, tuple[float, str]] = {}
+        self._logged_once: set[str] = set()
 
     def _client(self, service: str) -> Any:
         import boto3
@@ -446,6 +447,12 @@ class Services:
             raise RuntimeError("no unsubscribe key (HERALD_UNSUBSCRIBE_KEY or HERALD_UNSUBSCRIBE_KEY_SECRET)")
         return UnsubscribeSigner(key.encode(), ttl=timedelta(days=self.settings.unsubscribe_link_days))
 
+    def _error_once(self, message: str) -> None:
+        """A misconfiguration, logged once per container rather than once per message."""
+        if message not in self._logged_once:
+            self._logged_once.add(message)
+            logger.error(message)
+
     def unsubscribe_links(self) -> UnsubscribeLinks | None:
         """Where unsubscribe links point; None (no links, logged) without a public URL or a key."""
         from chalicelib.domain.optout import UnsubscribeLinks
@@ -454,10 +461,10 @@ class Services:
         try:
             signer = self.unsubscribe_signer()
         except RuntimeError:
-            logger.error("emails go out without unsubscribe links: no unsubscribe key is configured")
+            self._error_once("emails go out without unsubscribe links: no unsubscribe key is configured")
             return None
         if not s.public_url:
-            logger.error("emails go out without unsubscribe links: HERALD_PUBLIC_URL is not set")
+            self._error_once("emails go out without unsubscribe links: HERALD_PUBLIC_URL is not set")
             return None
         return UnsubscribeLinks(signer, s.public_url, s.unsubscribe_mailto or None)
 

@@ -1,9 +1,10 @@
 """Delivery tracking: what providers report after a message was handed over, in one vocabulary.
 
 Every provider adapter turns its own events into `DeliveryEvent`s; `DeliveryTracker.record` then
-applies them to the message records, monotonically in provider time, adds the delivery counters
-once per communication, suppresses addresses that hard-bounced or complained, and keeps the raw
-events for audit. It is plain Python over ports; the DynamoDB adapter does the conditional writes.
+applies them to the message records, monotonically in provider time, in the same transactions as
+the communication's delivery counters, suppresses addresses that hard-bounced or complained, and
+keeps the raw events that changed nothing for audit (an applied event lives on in its message:
+outcome, error, event id). It is plain Python over ports; the DynamoDB adapter does the conditional writes.
 """
 
 from __future__ import annotations
@@ -45,8 +46,9 @@ OUTCOME_STATUS: dict[DeliveryOutcome, MessageStatus | None] = {
     DeliveryOutcome.FAILED: MessageStatus.FAILED,
 }
 
-# Applied events are counted and logged in transactions of at most 100 items: one counter update + 99.
-COUNTED_EVENTS_PER_WRITE = 99
+# Status changes are written with their counter moves in transactions of at most 100 items: the
+# communication's counters + 99 messages.
+CHANGES_PER_WRITE = 99
 # Statuses a delivery event may move; anything else was never handed to a provider (or not yet).
 TRACKED = frozenset({MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.FAILED})
 # Statuses whose message is still on its way to the provider: an event for it arrived early.
@@ -152,10 +154,8 @@ class TrackedMessage:
     status: MessageStatus
     address: str | None = None
     event_at: str | None = None  # precise() time of the event that set the current status
-    # The event that set the current status, and the status it replaced: an event found applied but
-    # not logged (its batch crashed before counting) is counted from these on redelivery.
+    # event_reference() of the event that set the current status: the same event again is a duplicate.
     last_event_id: str | None = None
-    status_before: MessageStatus | None = None
     error_code: str | None = None
 
     @property
@@ -165,8 +165,9 @@ class TrackedMessage:
             self.status is MessageStatus.SEND_FAILED and self.error_code == FailureCode.OUTCOME_UNKNOWN
         )
 
-    def applied_but_uncounted(self, event: DeliveryEvent) -> bool:
-        return self.last_event_id == f"{event.provider}#{event.event_id}" and self.status_before is not None
+
+def event_reference(event: DeliveryEvent) -> str:
+    return f"{event.provider}#{event.event_id}"
 
 
 def supersedes(event: DeliveryEvent, message: TrackedMessage) -> bool:
@@ -189,7 +190,7 @@ def supersedes(event: DeliveryEvent, message: TrackedMessage) -> bool:
 
 @dataclass(frozen=True)
 class DeliveryChange:
-    """A status change to write: conditional on the message still being as it was read."""
+    """A status change to write: conditional on the message still being as it was read (`message`)."""
 
     message: TrackedMessage
     event: DeliveryEvent
@@ -253,17 +254,11 @@ class DeliveryStore(Protocol):
 
     def existing_communications(self, comm_ids: Sequence[str]) -> set[str]: ...
 
-    def apply(self, change: DeliveryChange) -> MessageStatus | None:
-        """Write the change if the stored message still lets this event decide; returns the status
-        it had before, or None when a newer report (or a non-tracked status) was there first."""
-        ...
-
-    def count_applied(
-        self, comm_id: str, counts: dict[Channel, Counts], applied: Sequence[DeliveryEvent]
-    ) -> None:
-        """Add the counter moves of `applied` events and log those events, in one transaction, so a
-        batch is counted exactly once however often it is redelivered. Raises ConcurrentDelivery when
-        another delivery of the same events logged one of them first."""
+    def apply(self, comm_id: str, changes: Sequence[DeliveryChange], counts: dict[Channel, Counts]) -> None:
+        """Write `changes` (at most 99 messages of `comm_id`) and add their counter moves in one
+        transaction, each message conditional on being as it was read: a batch is counted exactly
+        once however often it is redelivered. Raises ConcurrentDelivery, writing nothing, when a
+        message changed meanwhile (the batch is then redelivered and read again)."""
         ...
 
 
@@ -361,53 +356,53 @@ class DeliveryTracker:
 
         outcomes: list[tuple[DeliveryEvent, str]] = []
         early: list[DeliveryEvent] = []
-        applied: dict[str, list[tuple[DeliveryEvent, Channel, Counts]]] = defaultdict(list)
+        # Per message, the record as read and the event that decides it now.
+        changes: dict[tuple[str, str], DeliveryChange] = {}
         suppressions: list[Suppression] = []
         # In provider time, so several events of one message in a batch apply in order.
         for event in sorted(fresh, key=lambda e: (e.occurred_at, e.status is MessageStatus.FAILED)):
-            message = messages.get(event.message_key) if event.message_key else None
+            key = event.message_key
+            message = messages.get(key) if key else None
             verdict = self._verdict(event, message, known_comms, attempt)
             if verdict == "early":
                 early.append(event)
                 continue
+            if verdict == "duplicate":
+                result.duplicates += 1
+                continue
             if event.suppresses and (message is not None or event.recipient):
                 suppressions.append(_suppression(event, message))
-            if message is None or verdict not in ("apply", "recount"):
+            if key is None or message is None or verdict != "apply":
                 outcomes.append((event, verdict))
                 setattr(result, verdict, getattr(result, verdict) + 1)
                 continue
-            before = (
-                message.status_before
-                if verdict == "recount"
-                else self.store.apply(DeliveryChange(message, event))
-            )
-            if before is None:
-                outcomes.append((event, "stale"))
-                result.stale += 1
-                continue
-            after = event.status
-            assert after is not None
-            messages[(message.comm_id, message.message_id)] = replace(
+            read = changes[key].message if key in changes else message
+            changes[key] = DeliveryChange(read, event)
+            messages[key] = replace(
                 message,
-                status=after,
+                status=changes[key].status,
                 event_at=precise(event.occurred_at),
-                last_event_id=f"{event.provider}#{event.event_id}",
-                status_before=before,
+                last_event_id=event_reference(event),
             )
-            applied[message.comm_id].append((event, message.channel, counter_delta(before, after)))
             result.applied += 1
 
         if suppressions:
             self.suppressions.add_many(suppressions)
         if outcomes:
             self.log.record(outcomes)
-        for comm_id, moves in applied.items():
-            for start in range(0, len(moves), COUNTED_EVENTS_PER_WRITE):
-                chunk = moves[start : start + COUNTED_EVENTS_PER_WRITE]
-                by_channel: dict[Channel, Counts] = {}
-                for _, channel, delta in chunk:
-                    by_channel[channel] = by_channel.get(channel, Counts()) + delta
-                self.store.count_applied(comm_id, by_channel, [event for event, _, _ in chunk])
+        by_comm: dict[str, list[DeliveryChange]] = defaultdict(list)
+        for change in changes.values():
+            by_comm[change.message.comm_id].append(change)
+        for comm_id, comm_changes in by_comm.items():
+            for start in range(0, len(comm_changes), CHANGES_PER_WRITE):
+                chunk = comm_changes[start : start + CHANGES_PER_WRITE]
+                counts: dict[Channel, Counts] = {}
+                for change in chunk:
+                    channel = change.message.channel
+                    counts[channel] = counts.get(channel, Counts()) + counter_delta(
+                        change.message.status, change.status
+                    )
+                self.store.apply(comm_id, chunk, counts)
         if early:
             self.early.retry_later(early, attempt + 1)
             result.retried = len(early)
@@ -478,8 +473,8 @@ class DeliveryTracker:
             return "early"
         if message.status not in TRACKED:
             return "unknown"
-        if message.applied_but_uncounted(event):
-            return "recount"  # applied by a delivery that crashed before counting it
+        if message.last_event_id == event_reference(event):
+            return "duplicate"  # the event that set the current status, delivered again
         return "apply" if supersedes(event, message) else "stale"
 
     @staticmethod

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 log = logging.getLogger("herald.local.pollers")
+RECEIVE_MAX = 10  # messages per ReceiveMessage and per DeleteMessageBatch call
 
 SqsHandler = Callable[[dict[str, Any], Any], Any]
 
@@ -182,16 +183,17 @@ class QueuePoller:
                 self.stop_event.wait(1)
 
     def poll_once(self, wait_time_s: int | None = None) -> int:
-        """Receive one batch, hand it to the handler, delete what succeeded. Returns the batch size."""
-        received = self._sqs.receive_message(
-            QueueUrl=self.queue_url,
-            MaxNumberOfMessages=self.consumer.batch_size,
-            WaitTimeSeconds=self._wait_time_s if wait_time_s is None else wait_time_s,
-            VisibilityTimeout=self._visibility_timeout_s,
-            AttributeNames=["All"],
-            MessageAttributeNames=["All"],
-        )
-        messages: list[dict[str, Any]] = received.get("Messages", [])
+        """Receive one batch, hand it to the handler, delete what succeeded. Returns the batch size.
+
+        SQS returns at most ten messages a call; a larger batch is gathered from the calls that
+        come back full, as Lambda's poller does within its batching window.
+        """
+        messages = self._receive(self._wait_time_s if wait_time_s is None else wait_time_s)
+        while messages and len(messages) % RECEIVE_MAX == 0 and len(messages) < self.consumer.batch_size:
+            more = self._receive(0)
+            if not more:
+                break
+            messages.extend(more)
         if not messages:
             return 0
         self._busy.set()
@@ -200,6 +202,18 @@ class QueuePoller:
         finally:
             self._busy.clear()
         return len(messages)
+
+    def _receive(self, wait_time_s: int) -> list[dict[str, Any]]:
+        received = self._sqs.receive_message(
+            QueueUrl=self.queue_url,
+            MaxNumberOfMessages=min(self.consumer.batch_size, RECEIVE_MAX),
+            WaitTimeSeconds=wait_time_s,
+            VisibilityTimeout=self._visibility_timeout_s,
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        )
+        messages: list[dict[str, Any]] = received.get("Messages", [])
+        return messages
 
     def _invoke(self, messages: list[dict[str, Any]]) -> None:
         event = sqs_event(messages, self.queue_arn, self._region)
@@ -229,12 +243,14 @@ class QueuePoller:
             self._delete_succeeded(done)
 
     def _delete_succeeded(self, messages: list[dict[str, Any]]) -> None:
-        result = self._sqs.delete_message_batch(
-            QueueUrl=self.queue_url,
-            Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
-        )
-        for failure in result.get("Failed", []):
-            log.error("%s: delete failed: %s", self.consumer.name, failure)
+        for start in range(0, len(messages), RECEIVE_MAX):
+            chunk = messages[start : start + RECEIVE_MAX]
+            result = self._sqs.delete_message_batch(
+                QueueUrl=self.queue_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(chunk)],
+            )
+            for failure in result.get("Failed", []):
+                log.error("%s: delete failed: %s", self.consumer.name, failure)
 
 
 def consumers_from_app(app_module: Any, function_config: Callable[[str], tuple[int, int]]) -> list[Consumer]:

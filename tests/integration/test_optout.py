@@ -256,10 +256,23 @@ def test_erasure_removes_personal_data_and_keeps_counts(api, client, optout_env)
         for m in api.call("get", f"/communications/{comm_id}/messages").json["items"]
     }
     email = messages[(account, "email")]
-    # GIVEN provider events about its messages (one bounce naming the address in its error)
+    # GIVEN provider events about its messages (one bounce naming the address in its error, and a
+    # delay report, kept for audit as it changed nothing)
     now = datetime.now(UTC)
     services().delivery_tracker.record(
         [
+            DeliveryEvent(
+                provider="ses",
+                event_id="delay-1",
+                outcome=DeliveryOutcome.DEFERRED,
+                occurred_at=now - timedelta(minutes=1),
+                channel=Channel.EMAIL,
+                comm_id=comm_id,
+                message_id=email["id"],
+                recipient="marie@example.com",
+                error="SES delivery delay: <Marie@Example.com> mailbox full",
+                raw={"mail": {"destination": ["marie@example.com"]}},
+            ),
             DeliveryEvent(
                 provider="ses",
                 event_id="bounce-1",

@@ -22,8 +22,8 @@ from chalicelib.domain.delivery import (
     DeliveryEvent,
     Suppression,
     TrackedMessage,
+    event_reference,
     precise,
-    supersedes,
 )
 from chalicelib.domain.errors import Conflict
 from chalicelib.domain.models import (
@@ -484,33 +484,24 @@ class FakeDeliveryStore:
     def existing_communications(self, comm_ids: Sequence[str]) -> set[str]:
         return set(comm_ids) & self.communications
 
-    def apply(self, change: DeliveryChange) -> MessageStatus | None:
-        key = (change.message.comm_id, change.message.message_id)
-        stored = self.messages[key]
-        if not supersedes(change.event, stored):
-            return None
-        self.messages[key] = replace(
-            stored,
-            status=change.status,
-            event_at=precise(change.event.occurred_at),
-            last_event_id=f"{change.event.provider}#{change.event.event_id}",
-            status_before=stored.status,
-        )
-        return stored.status
-
-    def count_applied(
-        self, comm_id: str, counts: dict[Channel, Counts], applied: Sequence[DeliveryEvent]
-    ) -> None:
+    def apply(self, comm_id: str, changes: Sequence[DeliveryChange], counts: dict[Channel, Counts]) -> None:
         if self.crash_before_counting:
             self.crash_before_counting = False
-            raise RuntimeError("the worker died before counting")
-        if any(event.key in self.log.recorded for event in applied):
+            raise RuntimeError("the worker died before writing")
+        keys = [(change.message.comm_id, change.message.message_id) for change in changes]
+        if any(self.messages[key] != change.message for key, change in zip(keys, changes, strict=True)):
             raise ConcurrentDelivery(comm_id)
+        for key, change in zip(keys, changes, strict=True):
+            self.messages[key] = replace(
+                change.message,
+                status=change.status,
+                event_at=precise(change.event.occurred_at),
+                last_event_id=event_reference(change.event),
+            )
         self.counter_writes += 1
         current = self.counts.setdefault(comm_id, {})
         for channel, delta in counts.items():
             current[channel] = current.get(channel, Counts()) + delta
-        self.log.record([(event, "applied") for event in applied])
 
 
 @dataclass

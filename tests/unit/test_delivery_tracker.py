@@ -242,15 +242,15 @@ def test_events_without_herald_ids_map_through_the_provider_id_index(parts):
     assert without_index.record([untagged]).unknown == 1
 
 
-def test_a_batch_that_died_before_counting_is_counted_once_when_redelivered(parts, tracker):
-    store, log, _, _ = parts
+def test_a_batch_whose_write_failed_is_counted_once_when_redelivered(parts, tracker):
+    store, _, _, _ = parts
     batch = [event(DeliveryOutcome.DELIVERED, "m-1"), event(DeliveryOutcome.BOUNCED, "m-2", permanent=True)]
-    # GIVEN a worker that applied the statuses, then died before counting them
+    # GIVEN a worker whose write of statuses and counters failed (they are one transaction)
     store.crash_before_counting = True
     with pytest.raises(RuntimeError):
         tracker.record(batch)
-    assert status(store, "m-1") is MessageStatus.DELIVERED
-    assert COMM not in store.counts and log.recorded == {}
+    assert status(store, "m-1") is MessageStatus.SENT
+    assert COMM not in store.counts
     # WHEN SQS redelivers the batch, twice
     first = tracker.record(batch)
     second = tracker.record(batch)
@@ -259,14 +259,14 @@ def test_a_batch_that_died_before_counting_is_counted_once_when_redelivered(part
     assert store.counts[COMM][Channel.EMAIL] == Counts(delivered=1, delivery_failed=1)
 
 
-def test_two_deliveries_racing_on_the_same_events_count_them_once(parts, tracker, monkeypatch):
+def test_two_deliveries_racing_on_one_message_count_it_once(parts, tracker, monkeypatch):
     from chalicelib.domain.delivery import ConcurrentDelivery
 
-    store, log, _, _ = parts
-    delivered = event(DeliveryOutcome.DELIVERED, "m-1")
-    tracker.record([delivered])
-    # the other delivery read the log before the first one wrote to it
-    monkeypatch.setattr(log, "seen", lambda keys: set())
+    store, _, _, _ = parts
+    as_read = store.messages[(COMM, "m-1")]
+    tracker.record([event(DeliveryOutcome.DELIVERED, "m-1")])
+    # the other delivery read the message before the first one changed it
+    monkeypatch.setattr(store, "tracked", lambda keys: {(COMM, "m-1"): as_read})
     with pytest.raises(ConcurrentDelivery):
-        tracker.record([delivered])
+        tracker.record([event(DeliveryOutcome.BOUNCED, "m-1", at=T0 + timedelta(minutes=1))])
     assert store.counts[COMM][Channel.EMAIL] == Counts(delivered=1)

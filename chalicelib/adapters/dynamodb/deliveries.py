@@ -1,9 +1,11 @@
 """Delivery tracking in DynamoDB: message status changes, raw provider events, suppressions, replay tokens.
 
-- Message records (messages table) change with one conditional UpdateItem each: the condition is
-  the monotonic rule of `supersedes`, so a concurrent or out-of-order report can never undo a newer one.
-- Raw events live in the delivery-events table under ``event#<provider>#<event_id>`` (which is also
-  how duplicates are found), with a TTL; Mailgun webhook tokens under ``token#mailgun#<token>``.
+- Message records (messages table) change in transactions of up to 99, together with the
+  communication's delivery counters; each update is conditional on the record being as it was read,
+  so a concurrent report can never be undone or counted twice.
+- Events that changed nothing live in the delivery-events table under ``event#<provider>#<event_id>``
+  (which is also how their duplicates are found), with a TTL; Mailgun webhook tokens under
+  ``token#mailgun#<token>``.
 - Suppressions are keyed by (channel, address) in their own table.
 """
 
@@ -32,6 +34,7 @@ from chalicelib.domain.delivery import (
     DeliveryEvent,
     Suppression,
     TrackedMessage,
+    event_reference,
     precise,
 )
 from chalicelib.domain.models import Channel, Counts, Message, MessageStatus, Page, iso, utc_now
@@ -45,7 +48,6 @@ TRACKED_ATTRIBUTES = (
     "address",
     "event_at",
     "last_event_id",
-    "status_before",
     "error_code",
 )
 
@@ -84,7 +86,6 @@ class DynamoDeliveryStore:
                 address=values.get("address"),
                 event_at=values.get("event_at"),
                 last_event_id=values.get("last_event_id"),
-                status_before=MessageStatus(values["status_before"]) if values.get("status_before") else None,
                 error_code=values.get("error_code"),
             )
             found[(message.comm_id, message.message_id)] = message
@@ -97,59 +98,61 @@ class DynamoDeliveryStore:
             for item in batch_get(self._client, self._communications, keys, projection=("comm_id",))
         }
 
-    def apply(self, change: DeliveryChange) -> MessageStatus | None:
-        event, target = change.event, change.status
-        moment = precise(event.occurred_at)
+    def apply(self, comm_id: str, changes: Sequence[DeliveryChange], counts: dict[Channel, Counts]) -> None:
+        updates = [{"Update": self._status_update(change)} for change in changes]
+        try:
+            self._client.transact_write_items(
+                TransactItems=[{"Update": self._counter_update(comm_id, counts)}, *updates]
+            )
+        except ClientError as error:
+            if is_condition_failure(error):
+                raise ConcurrentDelivery(
+                    f"messages of {comm_id} changed while their events applied"
+                ) from error
+            raise
+
+    def _status_update(self, change: DeliveryChange) -> dict[str, Any]:
+        event, target, read = change.event, change.status, change.message
         values: dict[str, Any] = {
             ":status": {"S": str(target)},
-            ":t": {"S": moment},
+            ":t": {"S": precise(event.occurred_at)},
             ":outcome": {"S": str(event.outcome)},
-            ":event_id": {"S": f"{event.provider}#{event.event_id}"},
+            ":event_id": {"S": event_reference(event)},
             ":now": {"S": iso(utc_now()) or ""},
-            ":sent": {"S": str(MessageStatus.SENT)},
-            ":delivered": {"S": str(MessageStatus.DELIVERED)},
-            ":failed": {"S": str(MessageStatus.FAILED)},
+            ":read_status": {"S": str(read.status)},
         }
-        # Right-hand operands are the values before the update: status_before keeps the replaced status.
         sets = [
-            "status_before = #status",
             "#status = :status",
             "event_at = :t",
             "last_event_id = :event_id",
             "outcome = :outcome",
             "updated_at = :now",
         ]
-        removes = []
         if target is MessageStatus.DELIVERED:
             values[":delivered_at"] = {"S": iso(event.occurred_at) or ""}
             sets.append("delivered_at = :delivered_at")
-            removes.append("#error")
+            removes = ["#error"]
         else:
             values[":error"] = {"S": event.error or f"{event.provider}: {event.outcome}"}
             sets.append("#error = :error")
-            removes.append("delivered_at")
-        newer = "attribute_not_exists(event_at) OR event_at < :t"
-        if target is MessageStatus.FAILED:
-            newer += " OR (event_at = :t AND #status <> :failed)"
-        try:
-            response = self._client.update_item(
-                TableName=self._messages,
-                Key=_message_key(change.message.comm_id, change.message.message_id),
-                UpdateExpression=f"SET {', '.join(sets)} REMOVE {', '.join(removes)}",
-                ConditionExpression=f"#status IN (:sent, :delivered, :failed) AND ({newer})",
-                ExpressionAttributeNames={"#status": "status", "#error": "error"},
-                ExpressionAttributeValues=values,
-                ReturnValues="ALL_OLD",
-            )
-        except ClientError as error:
-            if is_condition_failure(error):
-                return None
-            raise
-        return MessageStatus(response["Attributes"]["status"]["S"])
+            removes = ["delivered_at"]
+        # Exactly as read: the status and the event that set it.
+        unchanged = "#status = :read_status AND "
+        if read.event_at is None:
+            unchanged += "attribute_not_exists(event_at)"
+        else:
+            values[":read_at"] = {"S": read.event_at}
+            unchanged += "event_at = :read_at"
+        return {
+            "TableName": self._messages,
+            "Key": _message_key(read.comm_id, read.message_id),
+            "UpdateExpression": f"SET {', '.join(sets)} REMOVE {', '.join(removes)}",
+            "ConditionExpression": unchanged,
+            "ExpressionAttributeNames": {"#status": "status", "#error": "error"},
+            "ExpressionAttributeValues": values,
+        }
 
-    def count_applied(
-        self, comm_id: str, counts: dict[Channel, Counts], applied: Sequence[DeliveryEvent]
-    ) -> None:
+    def _counter_update(self, comm_id: str, counts: dict[Channel, Counts]) -> dict[str, Any]:
         moves = {
             counter_name(channel, field): getattr(delta, field)
             for channel, delta in counts.items()
@@ -168,24 +171,7 @@ class DynamoDeliveryStore:
         }
         if names:
             update["ExpressionAttributeNames"] = names
-        expires_at = int((utc_now() + self._retention).timestamp())
-        # Each applied event's log item is the proof it was counted: a second delivery cannot add it.
-        logged = [
-            {
-                "Put": {
-                    "TableName": self._events,
-                    "Item": event_item(event, "applied", expires_at),
-                    "ConditionExpression": "attribute_not_exists(pk)",
-                }
-            }
-            for event in applied
-        ]
-        try:
-            self._client.transact_write_items(TransactItems=[{"Update": update}, *logged])
-        except ClientError as error:
-            if is_condition_failure(error):
-                raise ConcurrentDelivery(f"another delivery already counted events of {comm_id}") from error
-            raise
+        return update
 
 
 def event_key(provider: str, event_id: str) -> dict[str, Any]:
