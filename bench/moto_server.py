@@ -19,7 +19,6 @@ import json
 import os
 import signal
 import threading
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,18 +26,13 @@ ACCOUNT_ID = "123456789012"
 REGION = "us-east-1"
 
 
-def _epoch_seconds(value: Any) -> float:
-    """Table descriptions carry datetimes, which DynamoDB's JSON sends as epoch seconds."""
-    if isinstance(value, datetime):
-        return value.timestamp()
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
-
-
 def _fast_dynamodb_replies() -> None:
     from moto.dynamodb.responses import DynamoHandler
 
+    from chalicelib.local.moto_dynamodb import wire_json
+
     def serialized(self: Any, action_result: Any) -> Any:
-        body = json.dumps(action_result.result, separators=(",", ":"), default=_epoch_seconds)
+        body = wire_json(action_result.result)
         return 200, {"Content-Type": "application/x-amz-json-1.0", **self.response_headers}, body
 
     DynamoHandler.serialized = serialized  # type: ignore[method-assign]

@@ -2,8 +2,8 @@
 
 A 20,000-message communication (10,000 accounts, email and SMS each, in English and French)
 goes through the real planner and send handlers on moto (in-process), fed by SQS as Lambda's
-event source would; then SES's events for its emails (`Send`, then `Delivery` or a hard
-`Bounce`: bench/ses_events.py) go on the events queue in the envelope SNS delivers, and through
+event source would; then SES's events for its emails (`Delivery`, or a hard `Bounce`:
+bench/ses_events.py) go on the events queue in the envelope SNS delivers, and through
 the real events handler. Every call the application's boto3 clients make is counted with
 botocore event hooks; the provider calls (SES SendEmail, SNS Publish) are left out, as are the
 event source mapping's own ReceiveMessage/DeleteMessage
@@ -29,6 +29,7 @@ both (bench/costs.py).
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import math
 import os
@@ -351,13 +352,37 @@ class _Bench:
         self.read_units += _read_units(model.name, context.get("bench_params", {}), parsed)
 
 
-# A styled notice: about 6 KB of HTML per language, as a real email template is. The communication
-# item carries it, so what writes that item shows in the write units.
-_ROW = (
-    "<tr><td style='padding:4px'>{{ account.first_name }}, network maintenance tonight from 1 to 3 am "
-    "in your area: service may be interrupted for a few minutes.</td></tr>"
+# A styled notice: about 6 KB of HTML per language, as a real email template is, of varied text
+# (30 different paragraphs: repeated rows would compress far better than real templates do). The
+# communication item carries it, so what writes that item shows in the write units.
+_VOCABULARY = (
+    "network maintenance tonight between one and three your area service may be interrupted for a few "
+    "minutes we upgrade equipment improve speed reliability customers fibre cable modem router restart "
+    "automatically no action needed questions call support visit account page thank you patience team "
+    "outage planned work crews neighbourhood street cabinet power backup television phone internet"
 )
-HTML = "<table style='width:100%;font-family:Arial'>" + _ROW * 30 + "</table>"
+_WORDS = _VOCABULARY.split()
+
+
+def _paragraph(number: int) -> str:
+    state = number * 7919 + 17
+    words = []
+    for _ in range(22):
+        state = (state * 1103515245 + 12345) % 2**31
+        words.append(_WORDS[state % len(_WORDS)])
+    return " ".join(words).capitalize() + "."
+
+
+def _notice(first_paragraph: int) -> str:
+    rows = "".join(
+        f"<tr><td style='padding:4px;color:#333'>{{{{ account.first_name }}}}, {_paragraph(n)}</td></tr>"
+        for n in range(first_paragraph, first_paragraph + 30)
+    )
+    return "<table style='width:100%;font-family:Arial'>" + rows + "</table>"
+
+
+HTML = _notice(0)
+HTML_FR = _notice(1000)  # the other language's text
 
 
 def accounts_and_content(count: int, prefix: str = "0") -> tuple[list[Any], Any]:
@@ -381,9 +406,7 @@ def accounts_and_content(count: int, prefix: str = "0") -> tuple[list[Any], Any]
     content = Content(
         email={
             "en": EmailContent("Maintenance, {{ account.first_name }}", HTML, "Tonight 1-3 am."),
-            "fr": EmailContent(
-                "Maintenance, {{ account.first_name }}", HTML.replace("tonight", "ce soir"), "Ce soir."
-            ),
+            "fr": EmailContent("Maintenance, {{ account.first_name }}", HTML_FR, "Ce soir."),
         },
         sms={"en": SmsContent("Maintenance tonight 1-3 am."), "fr": SmsContent("Maintenance ce soir.")},
     )
@@ -459,8 +482,10 @@ def _key_of(table_name: str, item: dict[str, Any]) -> dict[str, Any]:
 def _item(table_name: str, key: dict[str, Any]) -> dict[str, Any] | None:
     from moto.dynamodb.models import dynamodb_backends
 
+    from chalicelib.local.moto_dynamodb import wire_json
+
     found = dynamodb_backends[ACCOUNT][REGION].get_item(table_name, key)
-    return json.loads(json.dumps(found.to_json()["Attributes"], default=str)) if found else None
+    return json.loads(wire_json(found.to_json()["Attributes"])) if found else None
 
 
 def _index_units(table_name: str, before: dict[str, Any] | None, after: dict[str, Any] | None) -> int:
@@ -508,7 +533,7 @@ def _value_size(value: dict[str, Any]) -> int:
     if kind in ("BOOL", "NULL"):
         return 1
     if kind == "B":
-        return len(raw)
+        return len(base64.b64decode(raw))
     if kind in ("SS", "NS", "BS"):
         return sum(_value_size({kind[0]: v}) for v in raw)
     if kind == "L":

@@ -1,7 +1,7 @@
 """The events SES publishes for a sent email, as its configuration set's SNS destination sends them.
 
-Shaped like the local stack's SES simulator (chalicelib/local/sandboxes.py): a `Send` event (the
-template's event destination matches it), then `Delivery`, or a permanent `Bounce` for every
+Shaped like the local stack's SES simulator (chalicelib/local/sandboxes.py): what the template's
+event destination matches, delivery news only: a `Delivery`, or a permanent `Bounce` for every
 hundredth address. Each goes on the events queue in the envelope SNS delivers to an SQS
 subscription without raw message delivery (the template's), ten per SendMessageBatch, as SNS
 would put them there. (Publishing through moto's SNS instead costs a fresh signing certificate
@@ -50,7 +50,7 @@ def for_email(
         },
     }
     reported_at = sent_at + timedelta(seconds=2)
-    events: list[dict[str, Any]] = [{"eventType": "Send", "mail": mail, "send": {}}]
+    events: list[dict[str, Any]] = []
     if bounce:
         events.append(
             {

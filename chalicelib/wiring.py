@@ -488,7 +488,9 @@ class Services:
         s = self.settings
         return ErasureService(
             directory=self.directory,
-            records=DynamoPersonalRecords(self.dynamodb, s.messages_table, s.delivery_events_table),
+            records=DynamoPersonalRecords(
+                self.dynamodb, s.messages_table, s.delivery_events_table, s.communications_table
+            ),
             audit=self.audit_log,
         )
 

@@ -158,12 +158,14 @@ def plain_json_dynamodb_responses() -> Iterator[None]:
     serializer is where moto spends most of a large batch read."""
     from moto.dynamodb.responses import DynamoResult
 
+    from chalicelib.local.moto_dynamodb import wire_json
+
     original = DynamoResult.execute_result
 
     def execute_result(self: Any, context: Any) -> Any:
         if context.operation_model.name not in DATA_PLANE or not isinstance(self.result, dict):
             return original(self, context)
-        return 200, {"Content-Type": "application/x-amz-json-1.0"}, json.dumps(self.result)
+        return 200, {"Content-Type": "application/x-amz-json-1.0"}, wire_json(self.result)
 
     DynamoResult.execute_result = execute_result  # type: ignore[method-assign]
     try:

@@ -26,7 +26,7 @@ def account_audit_subject(account_id: str) -> str:
 
 
 class PersonalRecords(Protocol):
-    """Where message records and raw provider events keep personal data, found by index (never a scan)."""
+    """Where message records and raw provider events keep personal data, found by key or index."""
 
     def message_keys(self, account_id: str) -> Iterator[tuple[str, str]]:
         """(comm_id, message_id) of every message record of the account."""

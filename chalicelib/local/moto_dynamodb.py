@@ -13,8 +13,11 @@ transactions; this gives the local stack the same guarantees.
 
 from __future__ import annotations
 
+import base64
 import copy
+import json
 import threading
+from datetime import datetime
 from typing import Any
 
 _LOCK = threading.RLock()
@@ -34,6 +37,19 @@ class _CopyWithoutTables:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(copy, name)
+
+
+def wire_json(result: Any) -> str:
+    """moto's DynamoDB result as DynamoDB's JSON: binary values base64, times as epoch seconds."""
+    return json.dumps(result, separators=(",", ":"), default=_wire_value)
+
+
+def _wire_value(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode("ascii")
+    if isinstance(value, datetime):
+        return value.timestamp()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 def install() -> None:

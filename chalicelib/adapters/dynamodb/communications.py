@@ -1,8 +1,14 @@
-"""Communications in DynamoDB: one item each, with counters as flat numeric attributes."""
+"""Communications in DynamoDB: one item each, with counters as flat numeric attributes.
+
+The content (every language's subject, HTML, text and SMS) is most of an item's size and is
+stored zlib-compressed: DynamoDB bills each counter update on the whole item, and sending and
+delivery tracking update the counters all along a send.
+"""
 
 from __future__ import annotations
 
 import json
+import zlib
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
@@ -55,7 +61,7 @@ def communication_from_item(item: dict[str, Any]) -> Communication:
         name=values["name"],
         channels=channels,
         default_language=values["default_language"],
-        content=Content.from_api(json.loads(values.get("content") or "{}")),
+        content=_content_from(values.get("content")),
         status=CommunicationStatus(values["status"]),
         created_at=_time(values["created_at"]) or utc_now(),
         updated_at=_time(values.get("updated_at")) or utc_now(),
@@ -87,12 +93,20 @@ def communication_from_item(item: dict[str, Any]) -> Communication:
     )
 
 
+def _content_from(stored: Any) -> Content:
+    if stored is None:
+        return Content.from_api({})
+    if isinstance(stored, str):  # written before content was compressed
+        return Content.from_api(json.loads(stored))
+    return Content.from_api(json.loads(zlib.decompress(stored.value)))
+
+
 def _draft_values(communication: Communication) -> dict[str, Any]:
     return {
         "name": communication.name,
         "channels": [str(c) for c in communication.channels],
         "default_language": communication.default_language,
-        "content": json.dumps(communication.content.to_api(), ensure_ascii=False),
+        "content": zlib.compress(json.dumps(communication.content.to_api(), ensure_ascii=False).encode()),
         "wizard_step": communication.wizard_step,
         "updated_at": iso(communication.updated_at),
         "urgent": communication.urgent,

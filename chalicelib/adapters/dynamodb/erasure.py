@@ -1,5 +1,9 @@
-"""Erasing personal data from message records and raw provider events, found through KEYS_ONLY
-indexes: the messages table's ``by_account`` and the delivery-events table's ``by_message``.
+"""Erasing personal data from message records and raw provider events.
+
+Message ids derive from (communication, account, channel), so an account's records are found by
+key, communication by communication (the communications table is small: one item each); the
+messages table needs no per-account index, which would cost a write unit on every message sent.
+Raw events are found through the delivery-events table's KEYS_ONLY ``by_message`` index.
 
 Each record is changed with one conditional UpdateItem (never re-created if DynamoDB's TTL removed
 it meanwhile); an account has one message per communication and channel, so the work is small.
@@ -8,24 +12,27 @@ it meanwhile); an account has one message per communication and channel, so the 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from itertools import batched
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from chalicelib.adapters.dynamodb.common import batch_get, is_condition_failure
+from chalicelib.adapters.dynamodb.common import BATCH_GET_MAX, batch_get, is_condition_failure
 from chalicelib.domain.erasure import scrub
-from chalicelib.domain.models import iso, utc_now
+from chalicelib.domain.models import Channel, iso, message_id_for, utc_now
 
-MESSAGES_BY_ACCOUNT = "by_account"
 EVENTS_BY_MESSAGE = "by_message"
 EVENT_PREFIX = "event#"
 
 
 class DynamoPersonalRecords:
-    def __init__(self, client: Any, messages_table: str, events_table: str) -> None:
+    def __init__(
+        self, client: Any, messages_table: str, events_table: str, communications_table: str
+    ) -> None:
         self._client = client
         self._messages = messages_table
         self._events = events_table
+        self._communications = communications_table
 
     def _query_all(self, **query: Any) -> Iterator[dict[str, Any]]:
         while True:
@@ -36,13 +43,24 @@ class DynamoPersonalRecords:
             query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
     def message_keys(self, account_id: str) -> Iterator[tuple[str, str]]:
-        for item in self._query_all(
-            TableName=self._messages,
-            IndexName=MESSAGES_BY_ACCOUNT,
-            KeyConditionExpression="account_id = :account",
-            ExpressionAttributeValues={":account": {"S": account_id}},
-        ):
-            yield item["comm_id"]["S"], item["message_id"]["S"]
+        candidates = (
+            {"comm_id": {"S": comm_id}, "message_id": {"S": message_id_for(comm_id, account_id, channel)}}
+            for comm_id in self._communication_ids()
+            for channel in Channel
+        )
+        for keys in batched(candidates, BATCH_GET_MAX, strict=False):
+            for item in batch_get(self._client, self._messages, keys, projection=("comm_id", "message_id")):
+                yield item["comm_id"]["S"], item["message_id"]["S"]
+
+    def _communication_ids(self) -> Iterator[str]:
+        query: dict[str, Any] = {"TableName": self._communications, "ProjectionExpression": "comm_id"}
+        while True:
+            response = self._client.scan(**query)
+            for item in response.get("Items", []):
+                yield item["comm_id"]["S"]
+            if not response.get("LastEvaluatedKey"):
+                return
+            query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
     def erase_messages(self, keys: Sequence[tuple[str, str]]) -> int:
         wanted = [{"comm_id": {"S": c}, "message_id": {"S": m}} for c, m in dict.fromkeys(keys)]
