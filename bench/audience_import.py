@@ -152,11 +152,13 @@ def _stop(process: subprocess.Popen[bytes] | None) -> None:
 def _wait_for_file(path: Path, process: subprocess.Popen[bytes], timeout_s: float) -> dict[str, Any]:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if path.exists():
+        try:
             ready: dict[str, Any] = json.loads(path.read_text())
             return ready
+        except (FileNotFoundError, json.JSONDecodeError):  # not there yet, or still being written
+            pass
         if process.poll() is not None:
-            raise RuntimeError(f"the moto server exited with {process.returncode}")
+            raise RuntimeError(f"{process.args[2:4]} exited with {process.returncode}")
         time.sleep(0.2)
     raise RuntimeError(f"the moto server was not ready within {timeout_s} s")
 

@@ -49,6 +49,8 @@ OUTCOME_STATUS: dict[DeliveryOutcome, MessageStatus | None] = {
 # Status changes are written with their counter moves in transactions of at most 100 items: the
 # communication's counters + 99 messages.
 CHANGES_PER_WRITE = 99
+# Tries of a batch that races another delivery of the same messages before SQS redelivers it.
+RACE_ATTEMPTS = 3
 # Statuses a delivery event may move; anything else was never handed to a provider (or not yet).
 TRACKED = frozenset({MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.FAILED})
 # Statuses whose message is still on its way to the provider: an event for it arrived early.
@@ -258,7 +260,7 @@ class DeliveryStore(Protocol):
         """Write `changes` (at most 99 messages of `comm_id`) and add their counter moves in one
         transaction, each message conditional on being as it was read: a batch is counted exactly
         once however often it is redelivered. Raises ConcurrentDelivery, writing nothing, when a
-        message changed meanwhile (the batch is then redelivered and read again)."""
+        message changed meanwhile or another transaction was writing the same items."""
         ...
 
 
@@ -344,6 +346,16 @@ class DeliveryTracker:
     proofs: SendProofs | None = None
 
     def record(self, events: Sequence[DeliveryEvent], attempt: int = 0) -> RecordResult:
+        """Apply a batch; a race with another delivery reads the messages again and retries (what
+        was written meanwhile is then a duplicate), rather than waiting for SQS to redeliver."""
+        for _ in range(RACE_ATTEMPTS - 1):
+            try:
+                return self._record(events, attempt)
+            except ConcurrentDelivery:
+                logger.info("delivery events raced another delivery; reading again")
+        return self._record(events, attempt)
+
+    def _record(self, events: Sequence[DeliveryEvent], attempt: int) -> RecordResult:
         result = RecordResult()
         fresh = self._with_herald_ids(self._deduplicated(events, result))
         if not fresh:

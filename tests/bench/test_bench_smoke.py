@@ -48,3 +48,13 @@ def test_the_benchmarks_run_and_write_numbers(tmp_path: Path) -> None:
         assert key in result.stdout, key  # in the table
     assert results["messages"] > 0
     assert (tmp_path / "results.png").stat().st_size > 0  # the chart
+
+
+def test_the_committed_results_hold_every_operator_figure() -> None:
+    committed = json.loads((ROOT / "bench" / "results.json").read_text())
+    for key in OPERATOR_FIGURES:
+        assert isinstance(committed[key], int | float) and not isinstance(committed[key], bool), key
+    assert committed["messages"] >= 20_000
+    assert committed["plan_largest_recipients"] == 1_000_000
+    assert (ROOT / "docs" / "benchmarks.png").stat().st_size > 0
+    assert "docs/benchmarks.md" in (ROOT / "README.md").read_text()

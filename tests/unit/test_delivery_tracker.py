@@ -270,3 +270,19 @@ def test_two_deliveries_racing_on_one_message_count_it_once(parts, tracker, monk
     with pytest.raises(ConcurrentDelivery):
         tracker.record([event(DeliveryOutcome.BOUNCED, "m-1", at=T0 + timedelta(minutes=1))])
     assert store.counts[COMM][Channel.EMAIL] == Counts(delivered=1)
+
+
+def test_a_batch_that_raced_another_delivery_is_read_again_and_applied(parts, tracker, monkeypatch):
+    store, _, _, _ = parts
+    as_read = store.messages[(COMM, "m-1")]
+    tracker.record([event(DeliveryOutcome.DELIVERED, "m-1")])
+    # GIVEN a first read that predates another delivery's write
+    reads = iter([{(COMM, "m-1"): as_read}])
+    real_tracked = store.tracked
+    monkeypatch.setattr(store, "tracked", lambda keys: next(reads, None) or real_tracked(keys))
+    # WHEN a later bounce of the same message is recorded
+    result = tracker.record([event(DeliveryOutcome.BOUNCED, "m-1", at=T0 + timedelta(minutes=1))])
+    # THEN it applies on a fresh read, counted once
+    assert result.applied == 1
+    assert status(store, "m-1") is MessageStatus.FAILED
+    assert store.counts[COMM][Channel.EMAIL] == Counts(delivered=0, delivery_failed=1)

@@ -85,6 +85,12 @@ def is_condition_failure(error: ClientError) -> bool:
     return False
 
 
+def is_transaction_conflict(error: ClientError) -> bool:
+    """Another transaction was changing one of the items at the same moment."""
+    reasons = error.response.get("CancellationReasons") or []
+    return any(r.get("Code") == "TransactionConflict" for r in reasons)
+
+
 def batch_write(client: Any, table: str, items: Sequence[Item]) -> None:
     """Put items in BatchWriteItem calls of 25, retrying what DynamoDB leaves unprocessed."""
     for start in range(0, len(items), BATCH_WRITE_MAX):

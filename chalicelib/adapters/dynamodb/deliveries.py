@@ -24,6 +24,7 @@ from chalicelib.adapters.dynamodb.common import (
     batch_write,
     from_item,
     is_condition_failure,
+    is_transaction_conflict,
     query_pages,
     to_item,
 )
@@ -105,7 +106,7 @@ class DynamoDeliveryStore:
                 TransactItems=[{"Update": self._counter_update(comm_id, counts)}, *updates]
             )
         except ClientError as error:
-            if is_condition_failure(error):
+            if is_condition_failure(error) or is_transaction_conflict(error):
                 raise ConcurrentDelivery(
                     f"messages of {comm_id} changed while their events applied"
                 ) from error
