@@ -54,6 +54,9 @@ def main(argv: list[str] | None = None) -> int:
                 raise ValueError(f"{name}: {key} is already reported by another benchmark")
             results[key] = value
             rows.append((key, value, _meets(value, targets.get(key))))
+        # Kept as each benchmark ends: a later failure does not lose what was measured.
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
 
     width = max((len(key) for key, _, _ in rows), default=10)
     print(f"{'metric':<{width}}  {'value':>14}  target")
