@@ -7,7 +7,14 @@ import json
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from chalicelib.adapters.dynamodb.common import batch_get, batch_write, from_item, query_pages, to_item
+from chalicelib.adapters.dynamodb.common import (
+    all_items,
+    batch_get,
+    batch_write,
+    from_item,
+    query_pages,
+    to_item,
+)
 from chalicelib.domain.models import Account, Channel, Page
 from chalicelib.domain.ports import AccountFilter
 
@@ -113,30 +120,22 @@ class DynamoAccountDirectory:
         return _intersect(per_key)
 
     def _index_ids(self, key: str, value: str) -> Iterator[str]:
-        query: dict[str, Any] = {
-            "TableName": self._table,
-            "IndexName": INDEX_FOR[key],
-            "KeyConditionExpression": "#key = :value",
-            "ExpressionAttributeNames": {"#key": key},
-            "ExpressionAttributeValues": {":value": {"S": value}},
-        }
-        while True:
-            response = self._client.query(**query)
-            for item in response.get("Items", []):
-                yield item["account_id"]["S"]
-            if not response.get("LastEvaluatedKey"):
-                return
-            query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        items = all_items(
+            self._client.query,
+            TableName=self._table,
+            IndexName=INDEX_FOR[key],
+            KeyConditionExpression="#key = :value",
+            ExpressionAttributeNames={"#key": key},
+            ExpressionAttributeValues={":value": {"S": value}},
+        )
+        return (item["account_id"]["S"] for item in items)
 
     def iter_accounts(self, account_filter: AccountFilter) -> Iterator[Account]:
         if account_filter.is_empty():
-            scan: dict[str, Any] = {"TableName": self._table}
-            while True:
-                response = self._client.scan(**scan)
-                yield from (account_from_item(item) for item in response.get("Items", []))
-                if not response.get("LastEvaluatedKey"):
-                    return
-                scan["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+            yield from (
+                account_from_item(item) for item in all_items(self._client.scan, TableName=self._table)
+            )
+            return
         batch: list[str] = []
         for account_id in self.ids_matching(account_filter):
             batch.append(account_id)

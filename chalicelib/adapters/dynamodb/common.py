@@ -138,6 +138,16 @@ def batch_get(
             raise RuntimeError("DynamoDB left reads unprocessed after retries")
 
 
+def all_items(operation: Any, **request: Any) -> Iterator[Item]:
+    """Every item a Query or Scan (`operation`, e.g. `client.query`) returns, page after page."""
+    while True:
+        response = operation(**request)
+        yield from response.get("Items", [])
+        if not response.get("LastEvaluatedKey"):
+            return
+        request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+
 def query_pages(client: Any, limit: int, cursor: str | None, **query: Any) -> tuple[list[Item], str | None]:
     """Up to `limit` items of a filtered Query (or Scan, without a key condition) and the next cursor."""
     operation = client.query if "KeyConditionExpression" in query else client.scan

@@ -17,7 +17,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from chalicelib.adapters.dynamodb.common import BATCH_GET_MAX, batch_get, is_condition_failure
+from chalicelib.adapters.dynamodb.common import BATCH_GET_MAX, all_items, batch_get, is_condition_failure
 from chalicelib.domain.erasure import scrub
 from chalicelib.domain.models import Channel, iso, message_id_for, utc_now
 
@@ -34,14 +34,6 @@ class DynamoPersonalRecords:
         self._events = events_table
         self._communications = communications_table
 
-    def _query_all(self, **query: Any) -> Iterator[dict[str, Any]]:
-        while True:
-            response = self._client.query(**query)
-            yield from response.get("Items", [])
-            if not response.get("LastEvaluatedKey"):
-                return
-            query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-
     def message_keys(self, account_id: str) -> Iterator[tuple[str, str]]:
         candidates = (
             {"comm_id": {"S": comm_id}, "message_id": {"S": message_id_for(comm_id, account_id, channel)}}
@@ -53,14 +45,8 @@ class DynamoPersonalRecords:
                 yield item["comm_id"]["S"], item["message_id"]["S"]
 
     def _communication_ids(self) -> Iterator[str]:
-        query: dict[str, Any] = {"TableName": self._communications, "ProjectionExpression": "comm_id"}
-        while True:
-            response = self._client.scan(**query)
-            for item in response.get("Items", []):
-                yield item["comm_id"]["S"]
-            if not response.get("LastEvaluatedKey"):
-                return
-            query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        items = all_items(self._client.scan, TableName=self._communications, ProjectionExpression="comm_id")
+        return (item["comm_id"]["S"] for item in items)
 
     def erase_messages(self, keys: Sequence[tuple[str, str]]) -> int:
         wanted = [{"comm_id": {"S": c}, "message_id": {"S": m}} for c, m in dict.fromkeys(keys)]
@@ -92,7 +78,8 @@ class DynamoPersonalRecords:
         erased = 0
         now = {"S": iso(utc_now()) or ""}
         for message_id in dict.fromkeys(message_ids):
-            for item in self._query_all(
+            for item in all_items(
+                self._client.query,
                 TableName=self._events,
                 IndexName=EVENTS_BY_MESSAGE,
                 KeyConditionExpression="message_id = :message",
