@@ -71,11 +71,12 @@ def main() -> int:
 
     from moto.server import ThreadedMotoServer
 
-    from chalicelib.local import moto_dynamodb
+    from chalicelib.local import moto_dynamodb, moto_sqs
     from chalicelib.local.resources import create_resources
 
     _fast_dynamodb_replies()
     moto_dynamodb.install()
+    moto_sqs.install()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=args.port, verbose=False)
     server.start()
     url = f"http://127.0.0.1:{args.port}"

@@ -260,9 +260,10 @@ class EmbeddedStack:
             return
         from moto.server import ThreadedMotoServer
 
-        from chalicelib.local import moto_dynamodb
+        from chalicelib.local import moto_dynamodb, moto_sqs
 
         moto_dynamodb.install()
+        moto_sqs.install()
         # moto serves through werkzeug, which logs every AWS call at INFO; keep warnings only.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         self._moto = ThreadedMotoServer(ip_address=self.host, port=self.moto_port, verbose=False)
