@@ -111,7 +111,7 @@ def main() -> None:
             f"({total / MESSAGES:.2f} per event): {dict(sorted(calls.items()))}"
         )
         item = boto3.client("dynamodb").get_item(
-            TableName=svc.settings.communications_table, Key={"comm_id": {"S": comm_id}}
+            TableName=svc.settings.audiences_table, Key={"comm_id": {"S": comm_id}, "sk": {"S": "counts"}}
         )["Item"]
         print(f"  → counters: { ({k: v['N'] for k, v in item.items() if k.startswith('cnt_')}) }")
         calls.clear()

@@ -311,7 +311,7 @@ def _worker(work: Path, index: int) -> int:
         "before-call.sesv2.SendEmail", lambda **_: email_sends.append(time.time())
     )
     svc.sms_sender  # noqa: B018  (clients built before the clock starts, as in a warm container)
-    invocations: list[tuple[str, float, float]] = []
+    invocations: list[tuple[str, float, float, float]] = []
     (work / f"worker{index}.ready").write_text("{}")
     stop = work / "stop"
     while not stop.exists():
@@ -322,9 +322,9 @@ def _worker(work: Path, index: int) -> int:
                 continue
             worked = True
             event = sqs_event(batch, f"arn:aws:sqs:{REGION}:{ACCOUNT}:{queue}", REGION)
-            started, clock = time.time(), time.perf_counter()
+            started, clock, cpu = time.time(), time.perf_counter(), time.process_time()
             response = handler(event)
-            invocations.append((name, started, time.perf_counter() - clock))
+            invocations.append((name, started, time.perf_counter() - clock, time.process_time() - cpu))
             failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
             done = [m for m in batch if m["MessageId"] not in failed]
             delete_batch(sqs, urls[name], done)
@@ -446,9 +446,10 @@ def _figures(
     seconds = measured["completed"] - measured["started"]
     pipeline_rate = messages / seconds
     busy: Counter[str] = Counter()
+    cpu: Counter[str] = Counter()
     durations: dict[str, list[float]] = {name: [] for name in FUNCTIONS}
     for worker in stats:
-        for name, started, duration in worker["invocations"]:
+        for name, started, duration, cpu_seconds in worker["invocations"]:
             window = (
                 (measured["events_started"], measured["events_done"])
                 if name == "events_worker"
@@ -457,6 +458,7 @@ def _figures(
             if window[0] <= started <= window[1]:
                 # Lambda bills each invocation's duration rounded up to the millisecond.
                 busy[name] += max(0.001, round(duration + 0.0005, 3))
+                cpu[name] += cpu_seconds
                 durations[name].append(duration)
     sends = sorted(t for worker in stats for t in worker["email_sends"])
     in_rate_run = [t for t in sends if measured["rate_started"] <= t <= measured["rate_done"]]
@@ -483,6 +485,8 @@ def _figures(
     }
     for name in FUNCTIONS:
         figures[f"lambda_{name}_seconds_per_message"] = busy[name] / messages
+        # How much of that the function computes rather than waits on AWS: what its memory buys.
+        figures[f"lambda_{name}_cpu_seconds_per_message"] = round(cpu[name] / messages, 6)
         figures[f"lambda_{name}_median_invocation_ms"] = (
             round(statistics.median(durations[name]) * 1000, 1) if durations[name] else 0.0
         )

@@ -130,7 +130,8 @@ class Services:
     def communication_store(self) -> Any:
         from chalicelib.adapters.dynamodb.communications import DynamoCommunicationStore
 
-        return DynamoCommunicationStore(self.dynamodb, self.settings.communications_table)
+        s = self.settings
+        return DynamoCommunicationStore(self.dynamodb, s.communications_table, s.audiences_table)
 
     @cached_property
     def audience_store(self) -> Any:
@@ -287,6 +288,7 @@ class Services:
                 self.dynamodb,
                 s.messages_table,
                 s.communications_table,
+                s.audiences_table,
                 s.delivery_events_table,
                 s.event_retention_days,
             ),

@@ -270,8 +270,8 @@ def test_counters_are_checked_and_rebuilt_from_the_records(api, client, capsys):
     assert counts_tool.main([comm_id]) == 0
     # Counters knocked out of line (by hand, or by a bug) are found and put right
     rig.svc.dynamodb.update_item(
-        TableName=rig.settings.communications_table,
-        Key={"comm_id": {"S": comm_id}},
+        TableName=rig.settings.audiences_table,
+        Key={"comm_id": {"S": comm_id}, "sk": {"S": "counts"}},
         UpdateExpression="SET cnt_email_sent = :wrong",
         ExpressionAttributeValues={":wrong": {"N": "7"}},
     )

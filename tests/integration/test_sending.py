@@ -64,6 +64,8 @@ def test_a_bilingual_communication_goes_out_once_in_each_language(api, client, a
     assert detail["counts_by_channel"]["email"]["sent"] == 4
     assert detail["counts_by_channel"]["sms"]["skipped"] == 1
     assert detail["sent_pct"] == 100.0
+    (listed,) = [c for c in api.call("get", "/communications").json["items"] if c["id"] == comm_id]
+    assert (listed["counts"]["messages_total"], listed["counts"]["sent"], listed["sent_pct"]) == (9, 8, 100.0)
     messages = api.call("get", f"/communications/{comm_id}/messages?limit=200").json["items"]
     assert len(messages) == 9
     assert sum(m["status"] == "SENT" for m in messages) == 8

@@ -1,8 +1,10 @@
-"""Communications in DynamoDB: one item each, with counters as flat numeric attributes.
+"""Communications in DynamoDB: one item each, and once it is sent, a small item of counters.
 
-The content (every language's subject, HTML, text and SMS) is most of an item's size and is
-stored zlib-compressed: DynamoDB bills each counter update on the whole item, and sending and
-delivery tracking update the counters all along a send.
+DynamoDB bills a write on the whole item, and in a transaction twice. Sending and delivery
+tracking move the counters all along a send, so they live apart from the communication (whose
+content, every language's subject, HTML, text and SMS, runs to kilobytes even zlib-compressed,
+and which the `by_created` index copies): in the communication's partition of the audiences
+table, `sk = counts`, as flat numeric attributes beside `tasks_planned` and `tasks_done`.
 """
 
 from __future__ import annotations
@@ -15,7 +17,13 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from chalicelib.adapters.dynamodb.common import from_item, is_condition_failure, query_pages, to_item
+from chalicelib.adapters.dynamodb.common import (
+    batch_get,
+    from_item,
+    is_condition_failure,
+    query_pages,
+    to_item,
+)
 from chalicelib.domain.errors import Conflict
 from chalicelib.domain.models import (
     COUNT_FIELDS,
@@ -39,8 +47,32 @@ SCHEDULE_PARTITION = "scheduled"
 PRECISE_TIME = "%Y-%m-%dT%H:%M:%S.%f"
 
 
+COUNTS_SK = "counts"
+
+
 def counter_name(channel: Channel, field: str) -> str:
     return f"cnt_{channel}_{field}"
+
+
+def counts_key(comm_id: str) -> dict[str, Any]:
+    return {"comm_id": {"S": comm_id}, "sk": {"S": COUNTS_SK}}
+
+
+def add_counters(counts_table: str, comm_id: str, counters: dict[str, int]) -> dict[str, Any]:
+    """A transaction item adding `counters` (counter name → amount) to a communication's counts."""
+    names = {f"#c{i}": name for i, name in enumerate(counters)}
+    values = {f":c{i}": {"N": str(n)} for i, n in enumerate(counters.values())}
+    values[":now"] = {"S": iso(utc_now()) or ""}
+    add = ", ".join(f"#c{i} :c{i}" for i in range(len(counters)))
+    update: dict[str, Any] = {
+        "TableName": counts_table,
+        "Key": counts_key(comm_id),
+        "UpdateExpression": "SET updated_at = :now" + (f" ADD {add}" if add else ""),
+        "ExpressionAttributeValues": values,
+    }
+    if names:
+        update["ExpressionAttributeNames"] = names
+    return {"Update": update}
 
 
 def _admin(values: dict[str, Any] | None) -> Admin | None:
@@ -53,8 +85,9 @@ def _time(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
-def communication_from_item(item: dict[str, Any]) -> Communication:
+def communication_from_item(item: dict[str, Any], counts_item: dict[str, Any] | None) -> Communication:
     values = from_item(item)
+    counts = from_item(counts_item) if counts_item else {}
     channels = [Channel(c) for c in values["channels"]]
     return Communication(
         comm_id=values["comm_id"],
@@ -64,7 +97,7 @@ def communication_from_item(item: dict[str, Any]) -> Communication:
         content=_content_from(values.get("content")),
         status=CommunicationStatus(values["status"]),
         created_at=_time(values["created_at"]) or utc_now(),
-        updated_at=_time(values.get("updated_at")) or utc_now(),
+        updated_at=_time(max(values.get("updated_at") or "", counts.get("updated_at") or "")) or utc_now(),
         created_by=_admin(values.get("created_by")),
         sent_by=_admin(values.get("sent_by")),
         started_at=_time(values.get("started_at")),
@@ -73,15 +106,15 @@ def communication_from_item(item: dict[str, Any]) -> Communication:
         template_id=values.get("template_id"),
         audience=AudienceSummary(**values["audience"]) if values.get("audience") else AudienceSummary(),
         counts_by_channel={
-            channel: Counts(**{f: int(values.get(counter_name(channel, f), 0)) for f in COUNT_FIELDS})
+            channel: Counts(**{f: int(counts.get(counter_name(channel, f), 0)) for f in COUNT_FIELDS})
             for channel in channels
         },
         planning_done=bool(values.get("planning_done")),
         plan_state=values.get("plan_state", "queued"),
         plan_next=int(values.get("plan_next", 0)),
         plan_touched_at=float(values.get("plan_touched_at", 0)),
-        tasks_planned=int(values.get("tasks_planned", 0)),
-        tasks_done=int(values.get("tasks_done", 0)),
+        tasks_planned=int(counts.get("tasks_planned", 0)),
+        tasks_done=int(counts.get("tasks_done", 0)),
         send_at=_time(values.get("send_at")),
         scheduled_by=_admin(values.get("scheduled_by")),
         approved_by=_admin(values.get("approved_by")),
@@ -136,10 +169,28 @@ def _lifecycle_values(communication: Communication) -> dict[str, Any]:
     }
 
 
+def read_communication(client: Any, table: str, counts_table: str, comm_id: str) -> Communication | None:
+    """A communication with its counters (a draft has none yet), read consistently."""
+    item = client.get_item(TableName=table, Key={"comm_id": {"S": comm_id}}, ConsistentRead=True).get("Item")
+    if not item:
+        return None
+    return communication_from_item(item, _counts_item(client, counts_table, item))
+
+
+def _counts_item(client: Any, counts_table: str, item: dict[str, Any]) -> dict[str, Any] | None:
+    if item["status"]["S"] == CommunicationStatus.DRAFT:
+        return None
+    counts: dict[str, Any] | None = client.get_item(
+        TableName=counts_table, Key=counts_key(item["comm_id"]["S"]), ConsistentRead=True
+    ).get("Item")
+    return counts
+
+
 class DynamoCommunicationStore:
-    def __init__(self, client: Any, table: str) -> None:
+    def __init__(self, client: Any, table: str, counts_table: str) -> None:
         self._client = client
         self._table = table
+        self._counts_table = counts_table
 
     def _key(self, comm_id: str) -> dict[str, Any]:
         return {"comm_id": {"S": comm_id}}
@@ -163,9 +214,7 @@ class DynamoCommunicationStore:
         )
 
     def get(self, comm_id: str) -> Communication | None:
-        response = self._client.get_item(TableName=self._table, Key=self._key(comm_id), ConsistentRead=True)
-        item = response.get("Item")
-        return communication_from_item(item) if item else None
+        return read_communication(self._client, self._table, self._counts_table, comm_id)
 
     def list(self, status: CommunicationStatus | None, cursor: str | None, limit: int) -> Page[Communication]:
         query: dict[str, Any] = {
@@ -180,7 +229,14 @@ class DynamoCommunicationStore:
             query["ExpressionAttributeNames"] = {"#status": "status"}
             query["ExpressionAttributeValues"][":status"] = {"S": str(status)}
         items, next_cursor = query_pages(self._client, limit, cursor, **query)
-        return Page([communication_from_item(item) for item in items], next_cursor)
+        sent = [item["comm_id"] for item in items if item["status"]["S"] != CommunicationStatus.DRAFT]
+        counts = {
+            found["comm_id"]["S"]: found
+            for found in batch_get(self._client, self._counts_table, [counts_key(c["S"]) for c in sent])
+        }
+        return Page(
+            [communication_from_item(item, counts.get(item["comm_id"]["S"])) for item in items], next_cursor
+        )
 
     def _update(
         self,
@@ -281,7 +337,7 @@ class DynamoCommunicationStore:
     def mark_planning_done(self, comm_id: str) -> Communication:
         attributes = self._update(comm_id, {"planning_done": True}, return_new=True)
         assert attributes is not None
-        return communication_from_item(attributes)
+        return communication_from_item(attributes, _counts_item(self._client, self._counts_table, attributes))
 
     def finish(self, comm_id: str, status: CommunicationStatus) -> bool:
         now = iso(utc_now())

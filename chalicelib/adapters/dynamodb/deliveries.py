@@ -1,7 +1,8 @@
 """Delivery tracking in DynamoDB: message status changes, raw provider events, suppressions, replay tokens.
 
 - Message records (messages table) change in transactions of up to 99, together with the
-  communication's delivery counters; each update is conditional on the record being as it was read,
+  communication's delivery counters (its counts item, adapters/dynamodb/communications.py);
+  each update is conditional on the record being as it was read,
   so a concurrent report can never be undone or counted twice.
 - Events that changed nothing live in the delivery-events table under ``event#<provider>#<event_id>``
   (which is also how their duplicates are found), with a TTL; Mailgun webhook tokens under
@@ -28,7 +29,7 @@ from chalicelib.adapters.dynamodb.common import (
     query_pages,
     to_item,
 )
-from chalicelib.adapters.dynamodb.communications import counter_name
+from chalicelib.adapters.dynamodb.communications import add_counters, counter_name
 from chalicelib.domain.delivery import (
     ConcurrentDelivery,
     DeliveryChange,
@@ -63,12 +64,14 @@ class DynamoDeliveryStore:
         client: Any,
         messages_table: str,
         communications_table: str,
+        counts_table: str,
         events_table: str,
         retention_days: int,
     ) -> None:
         self._client = client
         self._messages = messages_table
         self._communications = communications_table
+        self._counts = counts_table
         self._events = events_table
         self._retention = timedelta(days=retention_days)
 
@@ -102,9 +105,7 @@ class DynamoDeliveryStore:
     def apply(self, comm_id: str, changes: Sequence[DeliveryChange], counts: dict[Channel, Counts]) -> None:
         updates = [{"Update": self._status_update(change)} for change in changes]
         try:
-            self._client.transact_write_items(
-                TransactItems=[{"Update": self._counter_update(comm_id, counts)}, *updates]
-            )
+            self._client.transact_write_items(TransactItems=[self._counter_update(comm_id, counts), *updates])
         except ClientError as error:
             if is_condition_failure(error) or is_transaction_conflict(error):
                 raise ConcurrentDelivery(
@@ -160,19 +161,7 @@ class DynamoDeliveryStore:
             for field in ("delivered", "delivery_failed")
             if getattr(delta, field)
         }
-        names = {f"#c{i}": name for i, name in enumerate(moves)}
-        values = {f":c{i}": {"N": str(n)} for i, n in enumerate(moves.values())}
-        values[":now"] = {"S": iso(utc_now()) or ""}
-        update: dict[str, Any] = {
-            "TableName": self._communications,
-            "Key": {"comm_id": {"S": comm_id}},
-            "UpdateExpression": "SET updated_at = :now"
-            + (" ADD " + ", ".join(f"#c{i} :c{i}" for i in range(len(moves))) if moves else ""),
-            "ExpressionAttributeValues": values,
-        }
-        if names:
-            update["ExpressionAttributeNames"] = names
-        return update
+        return add_counters(self._counts, comm_id, moves)
 
 
 def event_key(provider: str, event_id: str) -> dict[str, Any]:

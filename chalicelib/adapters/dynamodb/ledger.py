@@ -4,6 +4,8 @@ transactions.
 
 Items of a communication's partition in the audiences table (besides its `chunk#` items):
 
+- `planned#<chunk>`: the chunk was planned, with its planned messages per channel.
+- `counts`: the communication's counters (adapters/dynamodb/communications.py).
 - `task#<task_id>`: a send task's lease (`owner`, `lease_until`), `cursor`, `window_end`, and
   what rebuilds it (`chunk`, `start_at`, `plan`, `urgent`).
 - `park#<task_id>`: a task parked by a pause, with its queue body.
@@ -29,9 +31,13 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from chalicelib.adapters.dynamodb.audiences import chunk_key
-from chalicelib.adapters.dynamodb.common import from_item, is_condition_failure
-from chalicelib.adapters.dynamodb.communications import communication_from_item, counter_name
+from chalicelib.adapters.dynamodb.common import all_items, from_item, is_condition_failure
+from chalicelib.adapters.dynamodb.communications import (
+    add_counters,
+    counter_name,
+    counts_key,
+    read_communication,
+)
 from chalicelib.adapters.dynamodb.messages import message_to_item
 from chalicelib.adapters.queue import send_task_from_body, send_task_to_body
 from chalicelib.domain.models import (
@@ -87,6 +93,14 @@ _NAMES = {
 
 def task_key(comm_id: str, task_id: str) -> dict[str, Any]:
     return {"comm_id": {"S": comm_id}, "sk": {"S": f"task#{task_id}"}}
+
+
+PLANNED_PREFIX = "planned#"
+
+
+def planned_key(comm_id: str, chunk_number: int) -> dict[str, Any]:
+    """A chunk's mark that it was planned, with how many messages per channel it planned."""
+    return {"comm_id": {"S": comm_id}, "sk": {"S": f"{PLANNED_PREFIX}{chunk_number:06d}"}}
 
 
 def park_key(comm_id: str, task_id: str) -> dict[str, Any]:
@@ -160,19 +174,7 @@ class DynamoSendLedger:
     # -- plumbing -----------------------------------------------------------------------------
 
     def _add_counters(self, comm_id: str, counters: dict[str, int]) -> dict[str, Any]:
-        names = {f"#c{i}": name for i, name in enumerate(counters)}
-        values = {f":c{i}": {"N": str(n)} for i, n in enumerate(counters.values())}
-        values[":now"] = {"S": iso(utc_now()) or ""}
-        add = ", ".join(f"#c{i} :c{i}" for i in range(len(counters)))
-        update: dict[str, Any] = {
-            "TableName": self._communications,
-            "Key": {"comm_id": {"S": comm_id}},
-            "UpdateExpression": "SET updated_at = :now" + (f" ADD {add}" if add else ""),
-            "ExpressionAttributeValues": values,
-        }
-        if names:
-            update["ExpressionAttributeNames"] = names
-        return {"Update": update}
+        return add_counters(self._audiences, comm_id, counters)
 
     def _transact(self, items: list[dict[str, Any]]) -> list[str] | None:
         """Run a transaction; None when it committed, else the cancellation reason of each item."""
@@ -249,16 +251,15 @@ class DynamoSendLedger:
     def mark_chunk_planned(
         self, comm_id: str, chunk_number: int, totals: dict[Channel, int], tasks: int
     ) -> bool:
+        # A small item of its own: marking the chunk itself would rewrite its account ids.
         mark = {
-            "Update": {
+            "Put": {
                 "TableName": self._audiences,
-                "Key": chunk_key(comm_id, chunk_number),
-                "UpdateExpression": "SET planned = :true, planned_totals = :totals",
-                "ConditionExpression": "attribute_exists(sk) AND attribute_not_exists(planned)",
-                "ExpressionAttributeValues": {
-                    ":true": {"BOOL": True},
-                    ":totals": {"M": {str(channel): _n(n) for channel, n in totals.items()}},
+                "Item": {
+                    **planned_key(comm_id, chunk_number),
+                    "totals": {"M": {str(channel): _n(n) for channel, n in totals.items()}},
                 },
+                "ConditionExpression": "attribute_not_exists(sk)",
             }
         }
         counters = {counter_name(channel, "total"): n for channel, n in totals.items() if n}
@@ -470,16 +471,22 @@ class DynamoSendLedger:
             if commit.outcome is CommitOutcome.DONE and not task.deferred:
                 # Deferral tasks were never planned: they do not count against planning's window.
                 counters["tasks_done"] = 1
-            if counters or commit.outcome is CommitOutcome.PARKED:
-                counter_update = self._add_counters(task.comm_id, counters)
-                if commit.outcome is CommitOutcome.PARKED:
-                    # Park only a paused communication: a resume that came first must not be missed.
-                    paused_check = len(items)
-                    update = counter_update["Update"]
-                    update["ConditionExpression"] = "#status = :paused"
-                    update.setdefault("ExpressionAttributeNames", {})["#status"] = "status"
-                    update["ExpressionAttributeValues"][":paused"] = _s("PAUSED")
-                items.append(counter_update)
+            if counters:
+                items.append(self._add_counters(task.comm_id, counters))
+            if commit.outcome is CommitOutcome.PARKED:
+                # Park only a paused communication: a resume that came first must not be missed.
+                paused_check = len(items)
+                items.append(
+                    {
+                        "ConditionCheck": {
+                            "TableName": self._communications,
+                            "Key": {"comm_id": _s(task.comm_id)},
+                            "ConditionExpression": "#status = :paused",
+                            "ExpressionAttributeNames": {"#status": "status"},
+                            "ExpressionAttributeValues": {":paused": _s("PAUSED")},
+                        }
+                    }
+                )
         record_positions = range(len(items), len(items) + len(commit.unknown))
         items.extend(self._new_record_put(message) for message in commit.unknown)
         if commit.unknown:
@@ -724,8 +731,7 @@ class DynamoSendLedger:
         )
 
     def communication(self, comm_id: str) -> Communication | None:
-        item = self._get(self._communications, {"comm_id": _s(comm_id)})
-        return communication_from_item(item) if item else None
+        return read_communication(self._client, self._communications, self._audiences, comm_id)
 
     # -- deferrals ----------------------------------------------------------------------------
 
@@ -789,21 +795,17 @@ class DynamoSendLedger:
 
     def planned_totals(self, comm_id: str) -> dict[Channel, int]:
         totals: dict[Channel, int] = {}
-        query: dict[str, Any] = {
-            "TableName": self._audiences,
-            "KeyConditionExpression": "comm_id = :comm AND begins_with(sk, :chunk)",
-            "ExpressionAttributeValues": {":comm": _s(comm_id), ":chunk": _s("chunk#")},
-            "ProjectionExpression": "planned_totals",
-            "ConsistentRead": True,
-        }
-        while True:
-            response = self._client.query(**query)
-            for item in response.get("Items", []):
-                for channel, total in from_item(item).get("planned_totals", {}).items():
-                    totals[Channel(channel)] = totals.get(Channel(channel), 0) + int(total)
-            if not response.get("LastEvaluatedKey"):
-                return totals
-            query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        marks = all_items(
+            self._client.query,
+            TableName=self._audiences,
+            KeyConditionExpression="comm_id = :comm AND begins_with(sk, :planned)",
+            ExpressionAttributeValues={":comm": _s(comm_id), ":planned": _s(PLANNED_PREFIX)},
+            ConsistentRead=True,
+        )
+        for item in marks:
+            for channel, total in from_item(item).get("totals", {}).items():
+                totals[Channel(channel)] = totals.get(Channel(channel), 0) + int(total)
+        return totals
 
     def set_counters(self, comm_id: str, counts_by_channel: dict[Channel, Counts]) -> None:
         names: dict[str, str] = {}
@@ -817,8 +819,8 @@ class DynamoSendLedger:
                 parts.append(f"#c{index} = :c{index}")
         if parts:
             self._client.update_item(
-                TableName=self._communications,
-                Key={"comm_id": _s(comm_id)},
+                TableName=self._audiences,
+                Key=counts_key(comm_id),
                 UpdateExpression="SET " + ", ".join(parts),
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
