@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import signal
 import threading
@@ -71,12 +72,15 @@ def main() -> int:
 
     from moto.server import ThreadedMotoServer
 
-    from chalicelib.local import moto_dynamodb, moto_sqs
+    from chalicelib.local import moto_dispatch, moto_dynamodb, moto_sqs
     from chalicelib.local.resources import create_resources
 
     _fast_dynamodb_replies()
+    moto_dispatch.install()
     moto_dynamodb.install()
     moto_sqs.install()
+    # werkzeug logs every request at INFO; the embedded stack keeps warnings only, and so does this.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=args.port, verbose=False)
     server.start()
     url = f"http://127.0.0.1:{args.port}"

@@ -260,8 +260,9 @@ class EmbeddedStack:
             return
         from moto.server import ThreadedMotoServer
 
-        from chalicelib.local import moto_dynamodb, moto_sqs
+        from chalicelib.local import moto_dispatch, moto_dynamodb, moto_sqs
 
+        moto_dispatch.install()
         moto_dynamodb.install()
         moto_sqs.install()
         # moto serves through werkzeug, which logs every AWS call at INFO; keep warnings only.

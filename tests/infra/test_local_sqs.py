@@ -1,5 +1,6 @@
-"""The embedded stack's SQS: sending skips the whole-queue attribute pass
-(chalicelib/local/moto_sqs.py), and queues still behave as SQS does."""
+"""The embedded stack's moto server: SQS sends skip the whole-queue attribute pass
+(chalicelib/local/moto_sqs.py), the dispatcher remembers each host's backend
+(chalicelib/local/moto_dispatch.py), and services still behave as AWS's do."""
 
 from __future__ import annotations
 
@@ -11,24 +12,44 @@ import pytest
 from botocore.exceptions import ClientError
 from moto.server import ThreadedMotoServer
 
-from chalicelib.local import moto_sqs
+from chalicelib.local import moto_dispatch, moto_sqs
 from chalicelib.local.stack import free_port
 
 
 @pytest.fixture(scope="module")
-def sqs() -> Iterator[Any]:
+def endpoint() -> Iterator[str]:
+    moto_dispatch.install()
     moto_sqs.install()
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
-    yield boto3.client(
-        "sqs",
-        endpoint_url=f"http://127.0.0.1:{port}",
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+def _client(service: str, endpoint: str) -> Any:
+    return boto3.client(
+        service,
+        endpoint_url=endpoint,
         region_name="us-east-1",
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
     )
-    server.stop()
+
+
+@pytest.fixture(scope="module")
+def sqs(endpoint: str) -> Any:
+    return _client("sqs", endpoint)
+
+
+def test_each_service_on_one_endpoint_reaches_its_own_backend(endpoint: str) -> None:
+    sqs, sns, dynamodb = (_client(service, endpoint) for service in ("sqs", "sns", "dynamodb"))
+    for round_ in range(3):  # the second and third rounds use the remembered backends
+        sqs.create_queue(QueueName=f"q{round_}")
+        sns.create_topic(Name=f"t{round_}")
+    assert len(sqs.list_queues()["QueueUrls"]) >= 3
+    assert len(sns.list_topics()["Topics"]) == 3
+    assert dynamodb.list_tables()["TableNames"] == []
 
 
 def test_a_standard_queue_still_counts_what_it_holds(sqs: Any) -> None:
