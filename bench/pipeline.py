@@ -2,7 +2,9 @@
 Lambda time per message, and how closely the fleet rate limit holds a configured rate.
 
 Processes, as in production where AWS is not Herald's memory or CPU:
-- a moto server (`bench.moto_server`) standing in for DynamoDB, SQS, SES and SNS;
+- two moto servers (`bench.moto_server`), as AWS's services are separate: one standing in for
+  the providers, SES and SNS, the other for Herald's own DynamoDB and SQS (boto3 reaches each
+  through its service's endpoint variable, `AWS_ENDPOINT_URL_SESV2` and `AWS_ENDPOINT_URL_SNS`);
 - `CONCURRENCY` worker processes, each one Lambda execution environment: it polls the plan, send
   and events queues the way the event source mappings do (the batch sizes app.py declares) and
   runs the real handlers (`chalicelib.workers.plan|send|events`), timing every invocation;
@@ -11,7 +13,7 @@ Processes, as in production where AWS is not Herald's memory or CPU:
   events queue as SNS delivers them, and waits until every email has its delivery outcome.
 
 Then `CONCURRENCY` processes send the same number of messages (same mix, same size) straight to
-the same moto endpoint with SES SendEmail / SNS Publish: the bare send rate. The pipeline's
+the same provider endpoint with SES SendEmail / SNS Publish: the bare send rate. The pipeline's
 throughput is messages ÷ (send request → `COMPLETED`), planning included. A warm-up
 communication goes through the workers first and each bare sender warms up too: only warm
 processes are timed. Rate limits are set far above what moto can take, so they do not bind.
@@ -43,6 +45,9 @@ REGION = "us-east-1"
 ACCOUNT = "123456789012"
 FUNCTIONS = ("plan_worker", "send_worker", "events_worker")
 CONCURRENCY = 4
+MOTO_ROLES = ("herald", "provider")
+# boto3's per-service endpoints: the provider calls go to the provider's moto server.
+PROVIDER_ENDPOINTS = ("AWS_ENDPOINT_URL_SESV2", "AWS_ENDPOINT_URL_SES", "AWS_ENDPOINT_URL_SNS")
 MESSAGES, SMOKE_MESSAGES = 20_000, 100
 WARMUP_ACCOUNTS = 100
 # Below what the pipeline reaches on this machine (pipeline_messages_per_second), so the limit binds.
@@ -92,18 +97,32 @@ def run(smoke: bool = False) -> dict[str, float]:
     messages = SMOKE_MESSAGES if smoke else MESSAGES
     rate_seconds = SMOKE_RATE_SECONDS if smoke else RATE_SECONDS
     base_env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "HERALD_"))}
-    moto_port = free_port()
-    moto = subprocess.Popen(
-        [sys.executable, "-m", "bench.moto_server", "--port", str(moto_port), "--ready", str(work / "moto")],
-        cwd=PROJECT_DIR,
-        env={**base_env, "PYTHONPATH": str(PROJECT_DIR)},
-        stdout=subprocess.DEVNULL,
-        stderr=(work / "moto.log").open("w"),
-    )
+    ports = {role: free_port() for role in MOTO_ROLES}
+    motos = {
+        role: subprocess.Popen(
+            [
+                *(sys.executable, "-m", "bench.moto_server"),
+                *("--port", str(ports[role]), "--ready", str(work / f"moto-{role}")),
+            ],
+            cwd=PROJECT_DIR,
+            env={**base_env, "PYTHONPATH": str(PROJECT_DIR)},
+            stdout=subprocess.DEVNULL,
+            stderr=(work / f"moto-{role}.log").open("w"),
+        )
+        for role in MOTO_ROLES
+    }
     workers: list[subprocess.Popen[bytes]] = []
     try:
-        ready = _wait_for_file(work / "moto", moto, timeout_s=300)
-        env = {**base_env, **_environment(f"http://127.0.0.1:{moto_port}", ready["environment"])}
+        # Both hold Herald's resources (SES checks its identity and configuration set).
+        ready = {
+            role: _wait_for_file(work / f"moto-{role}", motos[role], timeout_s=300) for role in MOTO_ROLES
+        }
+        provider_url = f"http://127.0.0.1:{ports['provider']}"
+        env = {
+            **base_env,
+            **_environment(f"http://127.0.0.1:{ports['herald']}", ready["herald"]["environment"]),
+            **{variable: provider_url for variable in PROVIDER_ENDPOINTS},
+        }
         for index in range(CONCURRENCY):
             workers.append(
                 subprocess.Popen(
@@ -134,7 +153,7 @@ def run(smoke: bool = False) -> dict[str, float]:
         bare = _bare_rate(work, env, messages)
     finally:
         (work / "stop").touch()
-        for process in [*workers, moto]:
+        for process in [*workers, *motos.values()]:
             _stop(process)
     return _figures(measured, stats, bare, messages)
 
