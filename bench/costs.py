@@ -27,6 +27,21 @@ API_GATEWAY_PER_REQUEST = 3.50 / 1e6  # REST API, first 333 million a month
 CHALICE_CONFIG = Path(__file__).resolve().parents[1] / ".chalice" / "config.json"
 
 
+# Lambda gives a function CPU in proportion to its memory: one vCPU at 1,769 MB.
+LAMBDA_MB_PER_VCPU = 1769
+
+
+def lambda_gb_seconds(function: str, wall_s: float, cpu_s: float) -> float:
+    """GB-seconds of `function` for work measured here as `wall_s` elapsed, `cpu_s` of it computing.
+
+    The time spent waiting on AWS stays as measured; the computing is stretched by the share of a
+    vCPU the function's memory buys (this machine gives each process a whole core).
+    """
+    memory_gb = lambda_memory_gb(function)
+    cpu_share = min(1.0, memory_gb * 1024 / LAMBDA_MB_PER_VCPU)
+    return (wall_s - cpu_s + cpu_s / cpu_share) * memory_gb
+
+
 def lambda_memory_gb(function: str, stage: str = "prod") -> float:
     """A function's memory as deployed (.chalice/config.json: the stage's, or the function's own)."""
     config = json.loads(CHALICE_CONFIG.read_text())

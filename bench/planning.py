@@ -109,10 +109,11 @@ def _figures(size: int, stats: dict[str, Any]) -> dict[str, float]:
     from bench import costs
 
     label = LABELS[size]
-    memory = costs.lambda_memory_gb("plan_worker")
     usage = costs.Usage(
         lambda_invocations=stats["invocations"],
-        lambda_gb_seconds=stats["billed_seconds"] * memory,
+        lambda_gb_seconds=costs.lambda_gb_seconds(
+            "plan_worker", stats["billed_seconds"], stats["cpu_seconds"]
+        ),
         sqs_requests=stats["sqs_requests"] + 2 * stats["invocations"],  # + the mapping's receive and delete
         sns_publishes=0,
         ddb_write_units=stats["ddb_write_requests_items"],
@@ -200,20 +201,20 @@ def _herald(warmup: str, comm_id: str, stats_path: Path) -> int:
         units["read"] += _read_units(model.name, context.get("bench_params", {}), parsed)
 
     def plan_until(done: str) -> tuple[int, float, float]:
-        invocations, busy, billed = 0, 0.0, 0.0
+        invocations, cpu, billed = 0, 0.0, 0.0
         while True:
             communication = svc.communication_store.get(done)
             if communication.planning_done:
-                return invocations, busy, billed
+                return invocations, cpu, billed
             batch = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1).get("Messages", [])
             if not batch:
                 time.sleep(0.05)
                 continue
-            clock = time.perf_counter()
+            clock, cpu_clock = time.perf_counter(), time.process_time()
             response = plan.handle(sqs_event(batch, arn, REGION))
             elapsed = time.perf_counter() - clock
             invocations += 1
-            busy += elapsed
+            cpu += time.process_time() - cpu_clock
             billed += max(0.001, round(elapsed + 0.0005, 3))
             if not response.get("batchItemFailures"):
                 sqs.delete_message(QueueUrl=url, ReceiptHandle=batch[0]["ReceiptHandle"])
@@ -229,7 +230,7 @@ def _herald(warmup: str, comm_id: str, stats_path: Path) -> int:
     Path("/proc/self/clear_refs").write_text("5")
     baseline = _status_mb("VmRSS")
     started = time.perf_counter()
-    invocations, _, billed = plan_until(comm_id)
+    invocations, cpu, billed = plan_until(comm_id)
     seconds = time.perf_counter() - started
     peak = _status_mb("VmHWM")
     stats_path.write_text(
@@ -240,6 +241,7 @@ def _herald(warmup: str, comm_id: str, stats_path: Path) -> int:
                 "seconds": seconds,
                 "invocations": invocations,
                 "billed_seconds": billed,
+                "cpu_seconds": cpu,
                 "requests": sum(requests.values()),
                 "sqs_requests": requests["sqs"],
                 "ddb_read_units": units["read"],

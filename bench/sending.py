@@ -78,7 +78,11 @@ def run(smoke: bool = False, quick: bool = False) -> dict[str, float]:
     timed = pipeline.run(smoke=smoke)
     messages = metered["messages"]
     gb_seconds = sum(
-        timed[f"lambda_{function}_seconds_per_message"] * costs.lambda_memory_gb(function)
+        costs.lambda_gb_seconds(
+            function,
+            timed[f"lambda_{function}_seconds_per_message"],
+            timed[f"lambda_{function}_cpu_seconds_per_message"],
+        )
         for function in pipeline.FUNCTIONS
     )
     usage = costs.Usage(
