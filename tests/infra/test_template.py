@@ -209,8 +209,11 @@ def test_every_function_runs_python313_traced_with_its_own_role(template: dict[s
 
 def test_prod_stage_gets_its_own_config(prod_sam_path: Path, template: dict[str, Any]) -> None:
     prod = json.loads(prod_sam_path.read_text())
-    assert prod["Resources"]["SendWorker"]["Properties"]["MemorySize"] == 1024
-    assert template["Resources"]["SendWorker"]["Properties"]["MemorySize"] == 512
+    assert prod["Resources"]["PlanWorker"]["Properties"]["MemorySize"] == 1024
+    assert template["Resources"]["PlanWorker"]["Properties"]["MemorySize"] == 512
+    # The senders and the events worker mostly wait on AWS: half the memory, about half the cost.
+    for waiting in ("SendWorker", "UrgentSendWorker", "EventsWorker"):
+        assert prod["Resources"][waiting]["Properties"]["MemorySize"] == 512
     assert prod["Resources"]["SendWorker"]["Properties"]["Tags"]["aws-chalice"].endswith(
         "stage=prod:app=herald"
     )
