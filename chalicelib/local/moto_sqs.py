@@ -1,10 +1,12 @@
-"""Make moto's SQS send in constant time, however deep the queue.
+"""Make moto's SQS send and receive without recounting the queue at every message.
 
-moto 5.2 builds a queue's whole attribute set on every SendMessage only to read
-`ContentBasedDeduplication`, and that set includes the approximate message counts: three
-passes over every message in the queue. With ten thousand send tasks queued (a million
-recipients planned) that check was most of moto's time. While a message is being sent, a
-queue's attributes are just that one flag; everything else reads them in full.
+moto 5.2 builds a queue's whole attribute set, which includes the approximate message counts
+(three passes over every message in the queue), on every SendMessage only to read
+`ContentBasedDeduplication`, and on every message a ReceiveMessage looks at only to read
+`MessageRetentionPeriod`. With ten thousand send tasks queued (a million recipients planned),
+or a few hundred delivery events, that was most of moto's time. So: while a message is being
+sent, a queue's attributes are just that one flag, and GetQueueAttributes for plain attributes
+reads only those asked for (a receive asks for the retention period this way).
 """
 
 from __future__ import annotations
@@ -21,10 +23,13 @@ def install() -> None:
     global _installed
     if _installed:
         return
+    from moto.core.utils import camelcase_to_underscores
     from moto.sqs.models import Queue, SQSBackend
 
     full_attributes = Queue.__dict__["attributes"].fget
     send = SQSBackend.send_message
+    get_all_attributes = SQSBackend.get_queue_attributes
+    plain = frozenset(Queue.BASE_ATTRIBUTES) - {"Policy", "RedrivePolicy"}
 
     def attributes(self: Any) -> dict[str, Any]:
         if getattr(_SENDING, "active", False):
@@ -40,6 +45,18 @@ def install() -> None:
         finally:
             _SENDING.active = False
 
+    def get_queue_attributes(self: Any, queue_name: str, attribute_names: list[str]) -> dict[str, Any]:
+        if not attribute_names or not plain.issuperset(attribute_names):
+            return get_all_attributes(self, queue_name, attribute_names)
+        queue = self.get_queue(queue_name)
+        found = {}
+        for name in attribute_names:
+            value = getattr(queue, camelcase_to_underscores(name))
+            if value is not None:
+                found[name] = str(value).lower() if isinstance(value, bool) else value
+        return found
+
     Queue.attributes = property(attributes)  # type: ignore[method-assign, assignment]
     SQSBackend.send_message = send_message  # type: ignore[method-assign]
+    SQSBackend.get_queue_attributes = get_queue_attributes  # type: ignore[method-assign]
     _installed = True

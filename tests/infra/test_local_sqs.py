@@ -90,3 +90,16 @@ def test_a_fifo_queue_without_it_still_requires_a_deduplication_id(sqs: Any) -> 
     assert sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ContentBasedDeduplication"])[
         "Attributes"
     ] == {"ContentBasedDeduplication": "false"}
+
+
+def test_asking_for_some_attributes_answers_as_asking_for_all(sqs: Any) -> None:
+    url = sqs.create_queue(QueueName="asked", Attributes={"VisibilityTimeout": "45"})["QueueUrl"]
+    sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": "m"} for i in range(4)])
+    sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1)
+    names = ["ApproximateNumberOfMessages", "VisibilityTimeout", "MessageRetentionPeriod", "DelaySeconds"]
+
+    some = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
+    everything = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+
+    assert some == {name: everything[name] for name in names}
+    assert (some["ApproximateNumberOfMessages"], some["VisibilityTimeout"]) == ("3", "45")
