@@ -178,12 +178,16 @@ def read_communication(client: Any, table: str, counts_table: str, comm_id: str)
 
 
 def _counts_item(client: Any, counts_table: str, item: dict[str, Any]) -> dict[str, Any] | None:
-    if item["status"]["S"] == CommunicationStatus.DRAFT:
+    if _is_draft(item):  # counters start with the send
         return None
-    counts: dict[str, Any] | None = client.get_item(
+    response = client.get_item(
         TableName=counts_table, Key=counts_key(item["comm_id"]["S"]), ConsistentRead=True
-    ).get("Item")
-    return counts
+    )
+    return response.get("Item")
+
+
+def _is_draft(item: dict[str, Any]) -> bool:
+    return item["status"]["S"] == CommunicationStatus.DRAFT
 
 
 class DynamoCommunicationStore:
@@ -229,11 +233,8 @@ class DynamoCommunicationStore:
             query["ExpressionAttributeNames"] = {"#status": "status"}
             query["ExpressionAttributeValues"][":status"] = {"S": str(status)}
         items, next_cursor = query_pages(self._client, limit, cursor, **query)
-        sent = [item["comm_id"] for item in items if item["status"]["S"] != CommunicationStatus.DRAFT]
-        counts = {
-            found["comm_id"]["S"]: found
-            for found in batch_get(self._client, self._counts_table, [counts_key(c["S"]) for c in sent])
-        }
+        sent = [counts_key(item["comm_id"]["S"]) for item in items if not _is_draft(item)]
+        counts = {found["comm_id"]["S"]: found for found in batch_get(self._client, self._counts_table, sent)}
         return Page(
             [communication_from_item(item, counts.get(item["comm_id"]["S"])) for item in items], next_cursor
         )
