@@ -28,13 +28,17 @@ OPERATOR_FIGURES = (
 
 def test_the_benchmarks_run_and_write_numbers(tmp_path: Path) -> None:
     output = tmp_path / "results.json"
-    result = subprocess.run(
-        [sys.executable, "-m", "bench", "--smoke", "--output", str(output)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=800,
-    )
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "bench", "--smoke", "--output", str(output)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=800,
+        )
+    except subprocess.TimeoutExpired as stuck:
+        printed = stuck.stderr.decode(errors="replace") if isinstance(stuck.stderr, bytes) else stuck.stderr
+        pytest.fail(f"the smoke bench ran past {stuck.timeout} s; it printed:\n{printed}")
     assert result.returncode == 0, result.stdout + result.stderr
     results = json.loads(output.read_text())
     assert results["audience_import_smoke_rows"] == 2000
