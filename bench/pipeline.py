@@ -8,16 +8,17 @@ Processes, as in production where AWS is not Herald's memory or CPU:
 - `CONCURRENCY` worker processes, each one Lambda execution environment: it polls the plan, send
   and events queues the way the event source mappings do (the batch sizes app.py declares) and
   runs the real handlers (`chalicelib.workers.plan|send|events`), timing every invocation;
-- this process: creates the accounts and the communication through Herald's own services, sends
-  it, waits for `COMPLETED`, then puts SES's events for its emails (bench/ses_events.py) on the
-  events queue as SNS delivers them, and waits until every email has its delivery outcome.
+- this process: creates the accounts and the communications through Herald's own services.
 
-Then `CONCURRENCY` processes send the same number of messages (same mix, same size) straight to
-the same provider endpoint with SES SendEmail / SNS Publish, in three rounds of a third each: the
-bare send rate is the median of the three. The pipeline's
-throughput is messages ÷ (send request → `COMPLETED`), planning included. A warm-up
-communication goes through the workers first and each bare sender warms up too: only warm
-processes are timed. Rate limits are set far above what moto can take, so they do not bind.
+`ROUNDS` rounds alternate. In each, a communication of a third of the messages (email and SMS,
+two languages) is sent and timed from the send request to `COMPLETED`, planning included; then,
+while the workers stand aside, `CONCURRENCY` fresh processes send as many messages (same mix,
+same size) straight to the same provider endpoint with SES SendEmail / SNS Publish: the bare
+send rate. Each round's ratio compares the two under the same machine and moto state; the
+figures are the medians of the rounds. A warm-up communication goes through the workers first and
+each bare sender warms up too: only warm processes are timed. Rate limits are set far above what
+moto can take, so they do not bind. Then SES's events for every email (bench/ses_events.py) go
+on the events queue as SNS delivers them, until every email has its delivery outcome.
 
 Finally the operator's `rate_limits` are set to `RATE_LIMIT_PER_S` for email (through the
 settings service, as `PUT /settings` does) and an email-only communication long enough to last
@@ -46,11 +47,11 @@ REGION = "us-east-1"
 ACCOUNT = "123456789012"
 FUNCTIONS = ("plan_worker", "send_worker", "events_worker")
 CONCURRENCY = 4
-BARE_ROUNDS = 3  # the bare send rate is the median of three rounds
+ROUNDS = 3  # pipeline and bare rounds, alternating: the figures are the medians
 MOTO_ROLES = ("herald", "provider")
 # boto3's per-service endpoints: the provider calls go to the provider's moto server.
 PROVIDER_ENDPOINTS = ("AWS_ENDPOINT_URL_SESV2", "AWS_ENDPOINT_URL_SES", "AWS_ENDPOINT_URL_SNS")
-MESSAGES, SMOKE_MESSAGES = 20_000, 100
+MESSAGES, SMOKE_MESSAGES = 30_000, 100  # over ROUNDS rounds
 WARMUP_ACCOUNTS = 100
 # Below what the pipeline reaches on this machine (pipeline_messages_per_second), so the limit binds.
 RATE_LIMIT_PER_S = 20
@@ -149,7 +150,7 @@ def run(smoke: bool = False) -> dict[str, float]:
                 )
             )
         with _patched_environ(env):
-            driver = _Driver(work, messages, rate_seconds)
+            driver = _Driver(work, messages, rate_seconds, env)
             for index in range(CONCURRENCY):
                 _wait_for_file(work / f"worker{index}.ready", workers[index], timeout_s=300)
             measured = driver.run()
@@ -157,23 +158,23 @@ def run(smoke: bool = False) -> dict[str, float]:
         for process in workers:
             process.wait(120)
         stats = [json.loads((work / f"worker{i}.json").read_text()) for i in range(CONCURRENCY)]
-        bare = _bare_rate(work, env, messages)
     finally:
         (work / "stop").touch()
         for process in [*workers, *motos.values()]:
             _stop(process)
-    return _figures(measured, stats, bare, messages)
+    return _figures(measured, stats)
 
 
 class _Driver:
     """This process's side: accounts, communications, sends, events, settings."""
 
-    def __init__(self, work: Path, messages: int, rate_seconds: int) -> None:
+    def __init__(self, work: Path, messages: int, rate_seconds: int, env: dict[str, str]) -> None:
         from chalicelib.domain.models import Admin
         from chalicelib.settings import Settings
         from chalicelib.wiring import Services
 
         self.work = work
+        self.env = env
         self.messages = messages
         self.rate_seconds = rate_seconds
         self.wait_s = WAIT_S if messages > SMOKE_MESSAGES else SMOKE_WAIT_S
@@ -183,17 +184,30 @@ class _Driver:
     def run(self) -> dict[str, float]:
         from bench.sending import accounts_and_content
 
-        accounts, content = accounts_and_content(self.messages // 2 + WARMUP_ACCOUNTS, prefix="5")
+        per_round = self.messages // ROUNDS // 2  # accounts: each gets an email and an SMS
+        accounts, content = accounts_and_content(per_round * ROUNDS + WARMUP_ACCOUNTS, prefix="5")
         self.svc.directory.put_many(accounts)
         warmup, measured = accounts[:WARMUP_ACCOUNTS], accounts[WARMUP_ACCOUNTS:]
         self._send_and_wait(self._draft("Warm-up", warmup, content))
-        comm_id = self._draft("Throughput", measured, content)
-        started = time.time()
-        self._send_and_wait(comm_id)
-        completed = time.time()
+        rounds: list[dict[str, float]] = []
+        comm_ids = []
+        for number in range(ROUNDS):
+            # A round of the pipeline, then a bare round while the workers stand aside: machine
+            # noise and moto's growing state weigh on both sides of each round's ratio alike.
+            comm_id = self._draft(f"Throughput {number + 1}", measured[number::ROUNDS], content)
+            started = time.time()
+            self._send_and_wait(comm_id)
+            completed = time.time()
+            comm_ids.append(comm_id)
+            with self._workers_paused():
+                bare = _bare_round(self.work / f"bare-round{number}", self.env, 2 * per_round)
+            rounds.append(
+                {"started": started, "completed": completed, "messages": 2 * per_round, "bare": bare}
+            )
         events_started = time.time()
-        emails = self._publish_events(comm_id)
-        self._wait(lambda c: c.counts.delivered + c.counts.delivery_failed >= emails, comm_id)
+        emails = {comm_id: self._publish_events(comm_id) for comm_id in comm_ids}
+        for comm_id, count in emails.items():
+            self._wait(lambda c, n=count: c.counts.delivered + c.counts.delivery_failed >= n, comm_id)
         events_done = time.time()
 
         from chalicelib.domain.models import Channel
@@ -213,14 +227,27 @@ class _Driver:
         self._send_and_wait(rate_comm)
         rate_done = time.time()
         return {
-            "started": started,
-            "completed": completed,
+            "rounds": rounds,
             "events_started": events_started,
             "events_done": events_done,
-            "emails": float(emails),
+            "emails": float(sum(emails.values())),
             "rate_started": rate_started,
             "rate_done": rate_done,
         }
+
+    @contextmanager
+    def _workers_paused(self) -> Iterator[None]:
+        pause = self.work / "pause"
+        markers = [self.work / f"worker{index}.paused" for index in range(CONCURRENCY)]
+        for marker in markers:
+            marker.unlink(missing_ok=True)
+        pause.touch()
+        for marker in markers:
+            _wait_for(marker)
+        try:
+            yield
+        finally:
+            pause.unlink()
 
     def _draft(self, name: str, accounts: list[Any], content: Any, channels: list[Any] | None = None) -> str:
         from chalicelib.domain.communications import DraftFields
@@ -255,9 +282,25 @@ class _Driver:
             if time.monotonic() > deadline:
                 raise RuntimeError(
                     f"{communication.name} not done within {self.wait_s} s: "
-                    f"{communication.status} with {communication.counts}"
+                    f"{communication.status} with {communication.counts}; {self._stuck(comm_id)}"
                 )
             time.sleep(0.1)
+
+    def _stuck(self, comm_id: str) -> str:
+        """What a stalled run leaves behind: the queues' depths and the emails still without news."""
+        import boto3
+
+        sqs = boto3.client("sqs", region_name=REGION)
+        depths = {}
+        for queue in (self.svc.settings.events_queue, f"{self.svc.settings.events_queue}-dlq"):
+            url = sqs.get_queue_url(QueueName=queue)["QueueUrl"]
+            depths[queue] = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        waiting = [
+            (m.message_id, str(m.status), m.provider_message_id)
+            for m in self.svc.message_store.all_of(comm_id)
+            if m.channel.value == "email" and str(m.status) in ("SENT", "QUEUED", "SENDING")
+        ]
+        return f"queues {json.dumps(depths)}; {len(waiting)} messages without news, first {waiting[:12]}"
 
     def _publish_events(self, comm_id: str) -> int:
         """SES's events for the communication's emails, built from their records (SES's side)."""
@@ -307,6 +350,14 @@ class _Driver:
         return emails
 
 
+def _wait_for(path: Path, timeout_s: float = 300) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not path.exists():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{path} did not appear within {timeout_s} s")
+        time.sleep(0.02)
+
+
 # -- a worker process: one Lambda execution environment ------------------------------------------
 
 
@@ -344,8 +395,12 @@ def _worker(work: Path, index: int) -> int:
     svc.sms_sender  # noqa: B018  (clients built before the clock starts, as in a warm container)
     invocations: list[tuple[str, float, float, float]] = []
     (work / f"worker{index}.ready").write_text("{}")
-    stop = work / "stop"
+    stop, pause, paused = work / "stop", work / "pause", work / f"worker{index}.paused"
     while not stop.exists():
+        if pause.exists():  # a bare round is running: no polling, as if the fleet were idle
+            paused.touch()
+            time.sleep(0.05)
+            continue
         worked = False
         for name, queue, batch_size, handler in lanes:
             batch = receive_batch(sqs, urls[name], batch_size)
@@ -400,19 +455,11 @@ def delete_batch(sqs: Any, url: str, messages: list[dict[str, Any]]) -> None:
 # -- the bare send loop -----------------------------------------------------------------------------
 
 
-def _bare_rate(work: Path, env: dict[str, str], messages: int) -> float:
-    """The median of `BARE_ROUNDS` rounds, each sending its share of `messages` (new processes each round)."""
-    rates = []
-    for round_number in range(BARE_ROUNDS):
-        round_dir = work / f"bare-round{round_number}"
-        round_dir.mkdir()
-        rates.append(_bare_round(round_dir, env, messages // BARE_ROUNDS))
-    return statistics.median(rates)
-
-
 def _bare_round(work: Path, env: dict[str, str], messages: int) -> float:
+    """Sends/s of `CONCURRENCY` fresh, warmed-up processes sending `messages` straight to the provider."""
     from bench.audience_import import _wait_for_file
 
+    work.mkdir()
     senders = [
         subprocess.Popen(
             [
@@ -481,22 +528,22 @@ def _bare(work: Path, index: int, count: int) -> int:
 # -- figures ------------------------------------------------------------------------------------------
 
 
-def _figures(
-    measured: dict[str, float], stats: list[dict[str, Any]], bare_rate: float, messages: int
-) -> dict[str, float]:
-    seconds = measured["completed"] - measured["started"]
-    pipeline_rate = messages / seconds
+def _figures(measured: dict[str, Any], stats: list[dict[str, Any]]) -> dict[str, float]:
+    rounds = measured["rounds"]
+    pipeline_rates = [r["messages"] / (r["completed"] - r["started"]) for r in rounds]
+    ratios = [rate / r["bare"] for rate, r in zip(pipeline_rates, rounds, strict=True)]
+    sending_windows = [(r["started"], r["completed"]) for r in rounds]
     busy: Counter[str] = Counter()
     cpu: Counter[str] = Counter()
     durations: dict[str, list[float]] = {name: [] for name in FUNCTIONS}
     for worker in stats:
         for name, started, duration, cpu_seconds in worker["invocations"]:
-            window = (
-                (measured["events_started"], measured["events_done"])
+            windows = (
+                [(measured["events_started"], measured["events_done"])]
                 if name == "events_worker"
-                else (measured["started"], measured["completed"])
+                else sending_windows
             )
-            if window[0] <= started <= window[1]:
+            if any(start <= started <= end for start, end in windows):
                 # Lambda bills each invocation's duration rounded up to the millisecond.
                 busy[name] += max(0.001, round(duration + 0.0005, 3))
                 cpu[name] += cpu_seconds
@@ -507,12 +554,17 @@ def _figures(
     whole = range(int(in_rate_run[0]) + 1, int(in_rate_run[-1]))  # the first and last seconds are partial
     achieved = statistics.mean(per_second[s] for s in whole) if len(whole) else 0.0
     peak = max((per_second[s] for s in whole), default=0)
+    sent = sum(r["messages"] for r in rounds)
     figures = {
-        "pipeline_messages": float(messages),
-        "pipeline_seconds": round(seconds, 2),
-        "pipeline_messages_per_second": round(pipeline_rate, 1),
-        "bare_sends_per_second": round(bare_rate, 1),
-        "throughput_ratio": round(pipeline_rate / bare_rate, 3),
+        "pipeline_messages": float(sent),
+        "pipeline_rounds": float(len(rounds)),
+        "pipeline_seconds": round(sum(r["completed"] - r["started"] for r in rounds), 2),
+        "pipeline_messages_per_second": round(statistics.median(pipeline_rates), 1),
+        "bare_sends_per_second": round(statistics.median(r["bare"] for r in rounds), 1),
+        # The median of the rounds' ratios; the lowest and highest say how noisy the machine was.
+        "throughput_ratio": round(statistics.median(ratios), 3),
+        "throughput_ratio_lowest_round": round(min(ratios), 3),
+        "throughput_ratio_highest_round": round(max(ratios), 3),
         "pipeline_concurrency": float(CONCURRENCY),
         # One event per email: its Delivery or Bounce.
         "events_per_second": round(
@@ -525,9 +577,9 @@ def _figures(
         "rate_limit_peak_second_ratio": round(peak / RATE_LIMIT_PER_S, 3),
     }
     for name in FUNCTIONS:
-        figures[f"lambda_{name}_seconds_per_message"] = busy[name] / messages
+        figures[f"lambda_{name}_seconds_per_message"] = busy[name] / sent
         # How much of that the function computes rather than waits on AWS: what its memory buys.
-        figures[f"lambda_{name}_cpu_seconds_per_message"] = round(cpu[name] / messages, 6)
+        figures[f"lambda_{name}_cpu_seconds_per_message"] = round(cpu[name] / sent, 6)
         figures[f"lambda_{name}_median_invocation_ms"] = (
             round(statistics.median(durations[name]) * 1000, 1) if durations[name] else 0.0
         )
