@@ -7,6 +7,11 @@ moto 5.2 builds a queue's whole attribute set, which includes the approximate me
 or a few hundred delivery events, that was most of moto's time. So: while a message is being
 sent, a queue's attributes are just that one flag, and GetQueueAttributes for plain attributes
 reads only those asked for (a receive asks for the retention period this way).
+
+moto also deletes a message by building a new list of the queue's other messages and putting it
+in place of the old one, without the lock that guards appending a new message: a message sent
+while another is being deleted can land on the old list and vanish with it, and two deletes at
+once can bring each other's message back. Deletes here hold that lock, as a send does.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ def install() -> None:
 
     full_attributes = Queue.__dict__["attributes"].fget
     send = SQSBackend.send_message
+    delete = Queue.delete_message
     get_all_attributes = SQSBackend.get_queue_attributes
     plain = frozenset(Queue.BASE_ATTRIBUTES) - {"Policy", "RedrivePolicy"}
 
@@ -56,7 +62,12 @@ def install() -> None:
                 found[name] = str(value).lower() if isinstance(value, bool) else value
         return found
 
+    def delete_message(self: Any, receipt_handle: str) -> None:
+        with self._messages_lock:
+            delete(self, receipt_handle)
+
     Queue.attributes = property(attributes)  # type: ignore[method-assign, assignment]
     SQSBackend.send_message = send_message  # type: ignore[method-assign]
+    Queue.delete_message = delete_message  # type: ignore[method-assign]
     SQSBackend.get_queue_attributes = get_queue_attributes  # type: ignore[method-assign]
     _installed = True

@@ -1,16 +1,19 @@
-"""The embedded stack's moto server: SQS sends skip the whole-queue attribute pass
-(chalicelib/local/moto_sqs.py), the dispatcher remembers each host's backend
-(chalicelib/local/moto_dispatch.py), and services still behave as AWS's do."""
+"""The embedded stack's moto server: SQS sends skip the whole-queue attribute pass and deletes
+cannot lose a message sent meanwhile (chalicelib/local/moto_sqs.py), the dispatcher remembers
+each host's backend (chalicelib/local/moto_dispatch.py), and services still behave as AWS's do."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import boto3
 import pytest
 from botocore.exceptions import ClientError
+from moto.core import DEFAULT_ACCOUNT_ID as ACCOUNT
 from moto.server import ThreadedMotoServer
+from moto.sqs.models import sqs_backends
 
 from chalicelib.local import moto_dispatch, moto_sqs
 from chalicelib.local.stack import free_port
@@ -103,3 +106,36 @@ def test_asking_for_some_attributes_answers_as_asking_for_all(sqs: Any) -> None:
 
     assert some == {name: everything[name] for name in names}
     assert (some["ApproximateNumberOfMessages"], some["VisibilityTimeout"]) == ("3", "45")
+
+
+class _SendsWhenWalkedToTheEnd(list[Any]):
+    """A queue's message list that lets another request in just after a delete has walked all of it
+    and before the delete puts its new list in place: the moment a send can be lost."""
+
+    def __init__(self, messages: list[Any], let_in: Callable[[], None]) -> None:
+        super().__init__(messages)
+        self._let_in = let_in
+
+    def __iter__(self) -> Iterator[Any]:
+        yield from list.__iter__(self)
+        self._let_in()
+
+
+def test_a_message_sent_while_another_is_deleted_stays_queued(sqs: Any) -> None:
+    url = sqs.create_queue(QueueName="racing")["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="first")
+    first = sqs.receive_message(QueueUrl=url)["Messages"][0]
+    queue = sqs_backends[ACCOUNT]["us-east-1"].get_queue("racing")
+    sender = threading.Thread(target=sqs.send_message, kwargs={"QueueUrl": url, "MessageBody": "second"})
+
+    def let_the_send_in() -> None:
+        if sender.ident is None:
+            sender.start()
+            sender.join(timeout=1)  # done at once, unless the delete holds the queue's lock
+
+    queue._messages = _SendsWhenWalkedToTheEnd(queue._messages, let_the_send_in)
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=first["ReceiptHandle"])
+    sender.join()
+
+    received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+    assert [m["Body"] for m in received] == ["second"]
