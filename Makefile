@@ -81,8 +81,9 @@ fmt: venv ## format and autofix
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
+# One hash seed, as `make faults` uses: the fault smoke run then replays exactly with make faults SEED=….
 test: venv tools lint browser-deps ## lint, then every test (the infra tests package the app, run cfn-lint and checkov)
-	$(PY) -m pytest
+	PYTHONHASHSEED=0 $(PY) -m pytest
 
 bench: venv ## run the benchmarks (about 23 min on 2 cores), table + bench/results.json + docs/benchmarks.png
 	$(PY) -m bench
