@@ -150,7 +150,7 @@ def run(smoke: bool = False) -> dict[str, float]:
                 )
             )
         with _patched_environ(env):
-            driver = _Driver(work, messages, rate_seconds, env)
+            driver = _Driver(work, messages, rate_seconds, env, SMOKE_WAIT_S if smoke else WAIT_S)
             for index in range(CONCURRENCY):
                 _wait_for_file(work / f"worker{index}.ready", workers[index], timeout_s=300)
             measured = driver.run()
@@ -168,7 +168,9 @@ def run(smoke: bool = False) -> dict[str, float]:
 class _Driver:
     """This process's side: accounts, communications, sends, events, settings."""
 
-    def __init__(self, work: Path, messages: int, rate_seconds: int, env: dict[str, str]) -> None:
+    def __init__(
+        self, work: Path, messages: int, rate_seconds: int, env: dict[str, str], wait_s: float
+    ) -> None:
         from chalicelib.domain.models import Admin
         from chalicelib.settings import Settings
         from chalicelib.wiring import Services
@@ -177,7 +179,7 @@ class _Driver:
         self.env = env
         self.messages = messages
         self.rate_seconds = rate_seconds
-        self.wait_s = WAIT_S if messages > SMOKE_MESSAGES else SMOKE_WAIT_S
+        self.wait_s = wait_s
         self.svc = Services(Settings())
         self.admin = Admin("bench", "Bench", "Runner", can_write=True)
 
@@ -290,6 +292,8 @@ class _Driver:
         """What a stalled run leaves behind: the queues' depths and the emails still without news."""
         import boto3
 
+        from chalicelib.domain.models import Channel, MessageStatus
+
         sqs = boto3.client("sqs", region_name=REGION)
         depths = {}
         for queue in (self.svc.settings.events_queue, f"{self.svc.settings.events_queue}-dlq"):
@@ -298,7 +302,8 @@ class _Driver:
         waiting = [
             (m.message_id, str(m.status), m.provider_message_id)
             for m in self.svc.message_store.all_of(comm_id)
-            if m.channel.value == "email" and str(m.status) in ("SENT", "QUEUED", "SENDING")
+            if m.channel is Channel.EMAIL
+            and m.status in (MessageStatus.QUEUED, MessageStatus.SENDING, MessageStatus.SENT)
         ]
         return f"queues {json.dumps(depths)}; {len(waiting)} messages without news, first {waiting[:12]}"
 
