@@ -37,8 +37,9 @@ def main() -> None:
     from chalicelib.local.pollers import sqs_event
     from chalicelib.local.resources import create_resources_with_clients
     from chalicelib.wiring import services
+    from tests.support import item_level_transaction_rollback
 
-    with mock_aws():
+    with mock_aws(), item_level_transaction_rollback():
         create_resources_with_clients(boto3.client("cloudformation"), boto3.client("ses"))
         services.cache_clear()
         svc = services()

@@ -458,6 +458,15 @@ def _writes(operation: str, params: dict[str, Any]) -> list[tuple[str, dict[str,
                 else:
                     found.append((table, request["DeleteRequest"]["Key"], 1))
         return found
+    if operation == "BatchExecuteStatement":
+        from chalicelib.local.moto_dynamodb import parse_update
+
+        found = []
+        for statement in params["Statements"]:
+            update = parse_update(statement["Statement"], statement.get("Parameters", []))
+            if update is not None:
+                found.append((update.table, _key_of(update.table, update.equals), 1))
+        return found
     if operation == "TransactWriteItems":
         found = []
         for entry in params["TransactItems"]:

@@ -277,21 +277,29 @@ class Services:
         return DynamoSuppressionList(self.dynamodb, self.settings.suppressions_table)
 
     @cached_property
+    def delivery_store(self) -> Any:
+        from chalicelib.adapters.dynamodb.deliveries import DynamoDeliveryStore
+
+        s = self.settings
+        return DynamoDeliveryStore(
+            self.dynamodb,
+            s.messages_table,
+            s.communications_table,
+            s.audiences_table,
+            s.delivery_events_table,
+            s.event_retention_days,
+            clock=self.clock,
+        )
+
+    @cached_property
     def delivery_tracker(self) -> DeliveryTracker:
-        from chalicelib.adapters.dynamodb.deliveries import DynamoDeliveryStore, DynamoEventLog
+        from chalicelib.adapters.dynamodb.deliveries import DynamoEventLog
         from chalicelib.adapters.events_queue import SqsEarlyEventQueue
         from chalicelib.domain.delivery import DeliveryTracker
 
         s = self.settings
         return DeliveryTracker(
-            store=DynamoDeliveryStore(
-                self.dynamodb,
-                s.messages_table,
-                s.communications_table,
-                s.audiences_table,
-                s.delivery_events_table,
-                s.event_retention_days,
-            ),
+            store=self.delivery_store,
             log=DynamoEventLog(self.dynamodb, s.delivery_events_table, s.event_retention_days),
             suppressions=self.suppression_list,
             early=SqsEarlyEventQueue(self.sqs, s.events_queue, s.early_event_delay_s),
@@ -594,6 +602,7 @@ class Services:
             audiences=self.audience_store,
             queue=self.work_queue,
             clock=self.clock,
+            tallies=self.delivery_store,
             policy=SweepPolicy(
                 lease_s=s.send_lease_s,
                 plan_stall_s=s.plan_stall_s,

@@ -25,11 +25,15 @@ os.environ.setdefault("HERALD_CONTACT_DAYS", "mon,tue,wed,thu,fri,sat,sun")
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Moto in-process with Herald's tables, queues and bucket created from infra/template.json."""
+    """Moto in-process with Herald's tables, queues and bucket created from infra/template.json,
+    its DynamoDB as the embedded stack serves it (chalicelib/local/moto_dynamodb.py)."""
     import boto3
     from moto import mock_aws
 
+    from chalicelib.local import moto_dynamodb
     from chalicelib.local.resources import create_resources_with_clients
+
+    moto_dynamodb.install()
     from chalicelib.settings import get_settings
     from chalicelib.wiring import services
 

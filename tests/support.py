@@ -147,6 +147,7 @@ DATA_PLANE = frozenset(
         "BatchGetItem",
         "BatchWriteItem",
         "TransactWriteItems",
+        "BatchExecuteStatement",
     }
 )
 

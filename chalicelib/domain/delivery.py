@@ -1,17 +1,16 @@
 """Delivery tracking: what providers report after a message was handed over, in one vocabulary.
 
 Every provider adapter turns its own events into `DeliveryEvent`s; `DeliveryTracker.record` then
-applies them to the message records, monotonically in provider time, in the same transactions as
-the communication's delivery counters, suppresses addresses that hard-bounced or complained, and
-keeps the raw events that changed nothing for audit (an applied event lives on in its message:
+applies them to the message records, monotonically in provider time, counting each status change
+in the communication's delivery counters exactly once, suppresses addresses that hard-bounced or
+complained, and keeps the raw events that changed nothing for audit (an applied event lives on in its message:
 outcome, error, event id). It is plain Python over ports; the DynamoDB adapter does the conditional writes.
 """
 
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -46,9 +45,11 @@ OUTCOME_STATUS: dict[DeliveryOutcome, MessageStatus | None] = {
     DeliveryOutcome.FAILED: MessageStatus.FAILED,
 }
 
-# Status changes are written with their counter moves in transactions of at most 100 items: the
-# communication's counters + 99 messages.
-CHANGES_PER_WRITE = 99
+# Status changes are written, and counted, together (one tally each): at most this many changes,
+# of at most this many communications (one counter update each, with the tally's own delete, in
+# a transaction of at most 100 items).
+CHANGES_PER_WRITE = 500
+COMMUNICATIONS_PER_WRITE = 99
 # Tries of a batch that races another delivery of the same messages before SQS redelivers it.
 RACE_ATTEMPTS = 3
 # Statuses a delivery event may move; anything else was never handed to a provider (or not yet).
@@ -159,6 +160,10 @@ class TrackedMessage:
     # event_reference() of the event that set the current status: the same event again is a duplicate.
     last_event_id: str | None = None
     error_code: str | None = None
+    # The status write that set the current status (its tally), and whether it is still being counted:
+    # a message whose count is pending takes no other change until it is counted.
+    tally: str | None = None
+    pending: bool = False
 
     @property
     def in_doubt(self) -> bool:
@@ -202,6 +207,15 @@ class DeliveryChange:
         status = self.event.status
         assert status is not None
         return status
+
+
+def change_counts(changes: Iterable[DeliveryChange]) -> dict[Channel, Counts]:
+    """The delivered / delivery_failed counter moves of these status changes, by channel."""
+    counts: dict[Channel, Counts] = {}
+    for change in changes:
+        channel = change.message.channel
+        counts[channel] = counts.get(channel, Counts()) + counter_delta(change.message.status, change.status)
+    return counts
 
 
 def counter_delta(before: MessageStatus, after: MessageStatus) -> Counts:
@@ -254,13 +268,32 @@ class DeliveryStore(Protocol):
         """The messages among (comm_id, message_id) keys that exist (batched reads)."""
         ...
 
+    def read(
+        self, message_keys: Sequence[tuple[str, str]], event_keys: Sequence[tuple[str, str]]
+    ) -> tuple[dict[tuple[str, str], TrackedMessage], set[tuple[str, str]]]:
+        """The messages among these keys that exist, and which (provider, event_id) events the
+        event log already holds, in the same batched reads."""
+        ...
+
     def existing_communications(self, comm_ids: Sequence[str]) -> set[str]: ...
 
-    def apply(self, comm_id: str, changes: Sequence[DeliveryChange], counts: dict[Channel, Counts]) -> None:
-        """Write `changes` (at most 99 messages of `comm_id`) and add their counter moves in one
-        transaction, each message conditional on being as it was read: a batch is counted exactly
-        once however often it is redelivered. Raises ConcurrentDelivery, writing nothing, when a
-        message changed meanwhile or another transaction was writing the same items."""
+    def apply(self, changes: Sequence[DeliveryChange]) -> None:
+        """Write `changes` (a group of _write_groups), each conditional on its message being as it
+        was read, and add the counter moves (change_counts) of those written, exactly once even if
+        the worker dies midway. Raises ConcurrentDelivery, after writing and counting the others,
+        when a message changed meanwhile: its change is to be decided again."""
+        ...
+
+    def settle_tally(self, comm_id: str, tally: str) -> bool:
+        """Count what a status write that never finished (its worker died) wrote, once.
+        False when there was nothing left to settle."""
+        ...
+
+
+class TallySettler(Protocol):
+    def settle_tally(self, comm_id: str, tally: str) -> bool:
+        """Count what a status write that never finished (its worker died) wrote, once.
+        False when there was nothing left to settle."""
         ...
 
 
@@ -269,11 +302,8 @@ class ConcurrentDelivery(Exception):
 
 
 class EventLog(Protocol):
-    """Raw provider events, for audit and deduplication (kept for a retention period)."""
-
-    def seen(self, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
-        """Which (provider, event_id) keys were already recorded (batched reads)."""
-        ...
+    """Raw provider events, for audit and deduplication (kept for a retention period); the delivery
+    store reads which were recorded together with the messages."""
 
     def record(self, events: Sequence[tuple[DeliveryEvent, str]]) -> None:
         """Store events with what became of each (applied, stale, unknown…), in batched writes."""
@@ -357,11 +387,17 @@ class DeliveryTracker:
 
     def _record(self, events: Sequence[DeliveryEvent], attempt: int) -> RecordResult:
         result = RecordResult()
-        fresh = self._with_herald_ids(self._deduplicated(events, result))
+        unique = self._with_herald_ids(self._unique(events, result))
+        if not unique:
+            return result
+        messages, seen = self.store.read(
+            sorted({e.message_key for e in unique if e.message_key}), [e.key for e in unique]
+        )
+        result.duplicates += len(seen)
+        fresh = [e for e in unique if e.key not in seen]
         if not fresh:
             return result
         keys = sorted({e.message_key for e in fresh if e.message_key})
-        messages = self.store.tracked(keys)
         self._settle_doubts(fresh, messages)
         missing_comms = sorted({k[0] for k in keys if k not in messages})
         known_comms = self.store.existing_communications(missing_comms) if missing_comms else set()
@@ -402,19 +438,8 @@ class DeliveryTracker:
             self.suppressions.add_many(suppressions)
         if outcomes:
             self.log.record(outcomes)
-        by_comm: dict[str, list[DeliveryChange]] = defaultdict(list)
-        for change in changes.values():
-            by_comm[change.message.comm_id].append(change)
-        for comm_id, comm_changes in by_comm.items():
-            for start in range(0, len(comm_changes), CHANGES_PER_WRITE):
-                chunk = comm_changes[start : start + CHANGES_PER_WRITE]
-                counts: dict[Channel, Counts] = {}
-                for change in chunk:
-                    channel = change.message.channel
-                    counts[channel] = counts.get(channel, Counts()) + counter_delta(
-                        change.message.status, change.status
-                    )
-                self.store.apply(comm_id, chunk, counts)
+        for written_together in _write_groups(changes.values()):
+            self.store.apply(written_together)
         if early:
             self.early.retry_later(early, attempt + 1)
             result.retried = len(early)
@@ -439,16 +464,16 @@ class DeliveryTracker:
             )
         messages.update(self.store.tracked(sorted({e.message_key for e in doubted if e.message_key})))
 
-    def _deduplicated(self, events: Sequence[DeliveryEvent], result: RecordResult) -> list[DeliveryEvent]:
+    @staticmethod
+    def _unique(events: Sequence[DeliveryEvent], result: RecordResult) -> list[DeliveryEvent]:
+        """The batch without repeats of the same event (counted as duplicates)."""
         unique: dict[tuple[str, str], DeliveryEvent] = {}
         for event in events:
             if event.key in unique:
                 result.duplicates += 1
             else:
                 unique[event.key] = event
-        seen = self.log.seen(list(unique))
-        result.duplicates += len(seen)
-        return [e for k, e in unique.items() if k not in seen]
+        return list(unique.values())
 
     def _with_herald_ids(self, events: list[DeliveryEvent]) -> list[DeliveryEvent]:
         """Events without Herald's ids get them from the provider-id index, when there is one."""
@@ -487,6 +512,8 @@ class DeliveryTracker:
             return "unknown"
         if message.last_event_id == event_reference(event):
             return "duplicate"  # the event that set the current status, delivered again
+        if message.pending and attempt < self.max_attempts:
+            return "early"  # the change before it is still being counted
         return "apply" if supersedes(event, message) else "stale"
 
     @staticmethod
@@ -504,6 +531,24 @@ class DeliveryTracker:
                     },
                 )
         logger.info("delivery events recorded", extra=result.to_api())
+
+
+def _write_groups(changes: Iterable[DeliveryChange]) -> Iterator[list[DeliveryChange]]:
+    """The changes in groups the store writes together (CHANGES_PER_WRITE, COMMUNICATIONS_PER_WRITE)."""
+    group: list[DeliveryChange] = []
+    communications: set[str] = set()
+    for change in sorted(changes, key=lambda c: (c.message.comm_id, c.message.message_id)):
+        comm_id = change.message.comm_id
+        full = len(group) == CHANGES_PER_WRITE or (
+            comm_id not in communications and len(communications) == COMMUNICATIONS_PER_WRITE
+        )
+        if full:
+            yield group
+            group, communications = [], set()
+        group.append(change)
+        communications.add(comm_id)
+    if group:
+        yield group
 
 
 def _suppression(event: DeliveryEvent, message: TrackedMessage | None) -> Suppression:

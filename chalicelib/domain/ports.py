@@ -315,6 +315,7 @@ class DueKind(StrEnum):
     UNKNOWN = "unknown"  # UNKNOWN messages to settle when their window ends
     WATCH = "watch"  # an active communication to look after
     DEFERRAL = "deferral"  # messages waiting for a contact window to open
+    TALLY = "tally"  # delivery status changes whose counting a dead worker left unfinished
 
 
 @dataclass(frozen=True)

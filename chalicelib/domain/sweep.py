@@ -6,7 +6,8 @@ window UNKNOWN), UNKNOWN windows whose reconciliation time is over (settled as
 outcome_unknown), deferrals whose contact window opened (their task is queued: it sends the
 messages, or records them expired, cancelled, or parked by a pause), and each active
 communication (planning that stalled or was parked too long, tasks parked by a pause that was
-lifted, a finish that a crash cut short, deferred messages of a cancelled one).
+lifted, a finish that a crash cut short, deferred messages of a cancelled one), and delivery
+tallies whose worker died before counting them.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from chalicelib.domain.control import SendControl
+from chalicelib.domain.delivery import TallySettler
 from chalicelib.domain.models import CommunicationStatus
 from chalicelib.domain.ports import (
     AudienceStore,
@@ -60,6 +62,7 @@ class Sweeper:
     queue: WorkQueue
     clock: Clock
     policy: SweepPolicy
+    tallies: TallySettler | None = None
 
     def sweep(self) -> Counter[str]:
         """Handle what is due now; returns what was done, by kind."""
@@ -83,6 +86,10 @@ class Sweeper:
             return Counter({"unknown_windows_closed": 1, "outcome_unknown": given_up})
         if entry.kind is DueKind.DEFERRAL:
             return Counter([self._release(entry)])
+        if entry.kind is DueKind.TALLY:
+            assert self.tallies is not None, "tallies are settled by the sweep that has the delivery store"
+            settled = self.tallies.settle_tally(entry.comm_id, entry.key)
+            return Counter(["tally_settled" if settled else "tally_gone"])
         return Counter([self._look_after(entry)])
 
     def _release(self, entry: DueEntry) -> str:

@@ -9,6 +9,11 @@ slow and memory-hungry: each transaction copies whole tables (the messages table
 So, in the local stack only: DynamoDB requests are served one at a time, and a transaction backs
 up just the items it writes, restoring those items if it is cancelled. DynamoDB itself isolates
 transactions; this gives the local stack the same guarantees.
+
+moto's PartiQL copies every item of every table for each statement, and its UPDATE applies a
+WHERE clause that matches nothing as a silent no-op. BatchExecuteStatement's conditional UPDATEs,
+in the form Herald writes them (see `parse_update`), are therefore run as the UpdateItem they
+are, each failing alone with ConditionalCheckFailed, as DynamoDB does.
 """
 
 from __future__ import annotations
@@ -16,7 +21,9 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import re
 import threading
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -78,7 +85,14 @@ def install() -> None:
                 _restore(self, backups)
                 raise
 
+    batch_statements = models.DynamoDBBackend.batch_execute_statement
+
+    def batch_execute_updates(self: Any, statements: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        with _LOCK:
+            return _batch_execute(self, statements, batch_statements)
+
     models.copy = _CopyWithoutTables(Table)  # type: ignore[assignment]
+    models.DynamoDBBackend.batch_execute_statement = batch_execute_updates  # type: ignore[method-assign]
     DynamoHandler.call_action = call_action_alone  # type: ignore[method-assign]
     models.DynamoDBBackend.transact_write_items = transact_with_item_backups  # type: ignore[method-assign]
     _installed = True
@@ -129,3 +143,115 @@ def _restore(backend: Any, backups: list[Backup]) -> None:
             backend.put_item(table_name, attributes)
         elif _get(backend, table_name, key) is not None:
             backend.delete_item(table_name, key)
+
+
+BATCH_STATEMENTS_MAX = 25
+_UPDATE = re.compile(r'UPDATE\s+"(?P<table>[^"]+)"\s+(?P<actions>.+?)\s+WHERE\s+(?P<where>.+)$', re.S)
+_ACTION = re.compile(r'\s*(?:SET\s+"(?P<set>[^"]+)"\s*=\s*\?|REMOVE\s+"(?P<remove>[^"]+)")\s*')
+_TERM = re.compile(r'\s*"(?P<name>[^"]+)"\s*(?:(?P<eq>=\s*\?)|IS\s+(?P<missing>MISSING))\s*$')
+
+
+@dataclass(frozen=True)
+class Update:
+    """A PartiQL UPDATE of one item: its SET and REMOVE actions, and its WHERE terms."""
+
+    table: str
+    sets: dict[str, Any]
+    removes: list[str]
+    equals: dict[str, Any]
+    missing: list[str]
+
+
+def parse_update(statement: str, parameters: list[Any]) -> Update | None:
+    """`UPDATE "t" SET "a"=? … REMOVE "b" … WHERE "k"=? AND "c"=? AND "d" IS MISSING`, parameters in
+    the order of their `?`; None for any other statement."""
+    match = _UPDATE.match(statement.strip())
+    if match is None:
+        return None
+    values = iter(parameters)
+    sets: dict[str, Any] = {}
+    removes: list[str] = []
+    actions = match["actions"]
+    position = 0
+    while position < len(actions):
+        action = _ACTION.match(actions, position)
+        if action is None or action.end() == position:
+            return None
+        if action["set"]:
+            sets[action["set"]] = next(values)
+        else:
+            removes.append(action["remove"])
+        position = action.end()
+    equals: dict[str, Any] = {}
+    missing: list[str] = []
+    for term_text in re.split(r"\s+AND\s+", match["where"].strip()):
+        term = _TERM.match(term_text)
+        if term is None:
+            return None
+        if term["eq"]:
+            equals[term["name"]] = next(values)
+        else:
+            missing.append(term["name"])
+    return Update(match["table"], sets, removes, equals, missing)
+
+
+def _batch_execute(backend: Any, statements: list[dict[str, Any]], moto_batch: Any) -> list[dict[str, Any]]:
+    from moto.dynamodb.exceptions import ConditionalCheckFailed, MockValidationException
+
+    if len(statements) > BATCH_STATEMENTS_MAX:
+        raise MockValidationException(f"Member must have length less than or equal to {BATCH_STATEMENTS_MAX}")
+    responses = []
+    for statement in statements:
+        update = parse_update(statement["Statement"], statement.get("Parameters", []))
+        if update is None:
+            responses.extend(moto_batch(backend, [statement]))
+        elif update.table not in backend.tables:
+            responses.append(
+                {"Error": {"Code": "ResourceNotFound", "Message": "Requested resource not found"}}
+            )
+        else:
+            try:
+                _update_item(backend, update)
+            except ConditionalCheckFailed:
+                responses.append(
+                    {"Error": {"Code": "ConditionalCheckFailed", "Message": "The conditional request failed"}}
+                )
+            else:
+                responses.append({"TableName": update.table})
+    return responses
+
+
+def _update_item(backend: Any, update: Update) -> None:
+    table = backend.get_table(update.table)
+    key_names = [n for n in (table.hash_key_attr, table.range_key_attr) if n]
+    key = {name: update.equals[name] for name in key_names}
+    names: dict[str, str] = {}
+    values: dict[str, Any] = {}
+
+    def name_of(attribute: str) -> str:
+        placeholder = f"#a{len(names)}"
+        names[placeholder] = attribute
+        return placeholder
+
+    def value_of(value: Any) -> str:
+        placeholder = f":v{len(values)}"
+        values[placeholder] = value
+        return placeholder
+
+    expression = ""
+    if update.sets:
+        expression += "SET " + ", ".join(f"{name_of(a)} = {value_of(v)}" for a, v in update.sets.items())
+    if update.removes:
+        expression += " REMOVE " + ", ".join(name_of(a) for a in update.removes)
+    # An UPDATE never creates an item: one that does not exist fails the condition.
+    conditions = [f"attribute_exists({name_of(key_names[0])})"]
+    conditions += [f"{name_of(a)} = {value_of(v)}" for a, v in update.equals.items() if a not in key]
+    conditions += [f"attribute_not_exists({name_of(a)})" for a in update.missing]
+    backend.update_item(
+        update.table,
+        key,
+        update_expression=expression.strip(),
+        expression_attribute_names=names,
+        expression_attribute_values=values,
+        condition_expression=" AND ".join(conditions),
+    )

@@ -90,3 +90,42 @@ def test_a_cancelled_transaction_undoes_only_its_own_writes(dynamodb: Any) -> No
     kept = dynamodb.get_item(TableName=TABLE, Key={"pk": {"S": "kept"}})["Item"]
     assert kept["v"] == {"S": "before"}
     assert "Item" not in dynamodb.get_item(TableName=TABLE, Key={"pk": {"S": "new-in-cancelled"}})
+
+
+def test_conditional_partiql_updates_in_a_batch_fail_alone_and_never_create_items(dynamodb):
+    dynamodb.put_item(
+        TableName=TABLE, Item={"pk": {"S": "sent"}, "status": {"S": "SENT"}, "error": {"S": "x"}}
+    )
+    dynamodb.put_item(TableName=TABLE, Item={"pk": {"S": "failed"}, "status": {"S": "FAILED"}})
+    update = (
+        f'UPDATE "{TABLE}" SET "status"=? SET "tally"=? REMOVE "error"'
+        ' WHERE "pk"=? AND "status"=? AND "tally" IS MISSING'
+    )
+
+    def statement(pk: str) -> dict[str, Any]:
+        return {
+            "Statement": update,
+            "Parameters": [{"S": "DELIVERED"}, {"S": "t1"}, {"S": pk}, {"S": "SENT"}],
+        }
+
+    responses = dynamodb.batch_execute_statement(
+        Statements=[statement("sent"), statement("failed"), statement("absent"), statement("sent")]
+    )["Responses"]
+
+    codes = [r.get("Error", {}).get("Code") for r in responses]
+    assert codes == [None, "ConditionalCheckFailed", "ConditionalCheckFailed", "ConditionalCheckFailed"]
+    sent = dynamodb.get_item(TableName=TABLE, Key={"pk": {"S": "sent"}})["Item"]
+    assert sent == {"pk": {"S": "sent"}, "status": {"S": "DELIVERED"}, "tally": {"S": "t1"}}
+    assert dynamodb.get_item(TableName=TABLE, Key={"pk": {"S": "failed"}})["Item"]["status"] == {
+        "S": "FAILED"
+    }
+    assert "Item" not in dynamodb.get_item(TableName=TABLE, Key={"pk": {"S": "absent"}})
+
+
+def test_a_batch_of_more_than_25_statements_is_refused(dynamodb):
+    statements = [
+        {"Statement": f'UPDATE "{TABLE}" SET "n"=? WHERE "pk"=?', "Parameters": [{"N": "1"}, {"S": "x"}]}
+    ] * 26
+    with pytest.raises(ClientError) as refused:
+        dynamodb.batch_execute_statement(Statements=statements)
+    assert refused.value.response["Error"]["Code"] == "ValidationException"

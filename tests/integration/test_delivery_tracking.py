@@ -19,6 +19,7 @@ from chalicelib.adapters.sms import twilio
 from chalicelib.settings import get_settings
 from chalicelib.wiring import services
 from tests.integration.conftest import ACCOUNT, deliver_once, drain
+from tests.integration.rig import Rig
 
 pytestmark = pytest.mark.integration
 
@@ -427,6 +428,70 @@ def test_a_worker_dying_while_writing_leaves_counts_exact_after_redelivery(api, 
     # THEN each is counted once
     counts = detail(api, comm_id)["counts"]
     assert (counts["delivered"], counts["delivery_failed"]) == (1, 1)
+
+
+def _dies_before_counting(monkeypatch, store) -> None:
+    def dies(*args, **kwargs):
+        raise TimeoutError("Lambda timed out")
+
+    monkeypatch.setattr(store, "_close_tally", dies)
+
+
+def test_statuses_written_by_a_worker_that_died_before_counting_are_counted_once_by_the_sweep(
+    api, client, sent, monkeypatch
+):
+    comm_id, by_address = sent["comm_id"], sent["by_address"]
+    publish(
+        ses_event(comm_id, by_address["ok@example.com"], "Delivery", T),
+        ses_event(comm_id, by_address["Gone@Example.com"], "Bounce", T, **BOUNCE),
+    )
+    # GIVEN a worker that wrote both statuses, then died before adding them to the counters
+    store = services().delivery_tracker.store
+    _dies_before_counting(monkeypatch, store)
+    assert len(deliver_once(client, get_settings().events_queue, "events_worker", delete=False)) == 2
+    monkeypatch.undo()
+    # WHEN SQS delivers the events again, and later the sweep comes by
+    run_events_worker(client)
+    run_events_worker(client)
+    assert (
+        detail(api, comm_id)["counts"]["delivered"],
+        detail(api, comm_id)["counts"]["delivery_failed"],
+    ) == (0, 0)
+    rig = Rig()
+    assert rig.sweep(after_s=60).get("tally_settled") is None  # its worker may still be at it
+    assert rig.sweep(after_s=600)["tally_settled"] == 1
+    # THEN each status is counted once, and sweeping again changes nothing
+    assert rig.sweep(after_s=600).get("tally_settled") is None
+    counts = detail(api, comm_id)["counts"]
+    assert (counts["delivered"], counts["delivery_failed"]) == (1, 1)
+    stored = api.call("get", f"/communications/{comm_id}/messages/{by_address['ok@example.com']['id']}").json
+    assert stored["status"] == "DELIVERED"
+
+
+def test_a_later_event_waits_until_the_change_before_it_is_counted(api, client, sent, monkeypatch):
+    comm_id, message = sent["comm_id"], sent["by_address"]["ok@example.com"]
+    # GIVEN a delivery written by a worker that died before counting it
+    publish(ses_event(comm_id, message, "Delivery", T))
+    _dies_before_counting(monkeypatch, services().delivery_tracker.store)
+    deliver_once(client, get_settings().events_queue, "events_worker")
+    monkeypatch.undo()
+    # WHEN a bounce of the same message arrives before the sweep counted the delivery
+    publish(ses_event(comm_id, message, "Bounce", T + timedelta(minutes=1), **BOUNCE))
+    handed_back = deliver_once(client, get_settings().events_queue, "events_worker")
+    # THEN it waits on the queue, and applies once the delivery is counted
+    assert (
+        json.loads(deliver_once(client, get_settings().events_queue, "events_worker")[0]["body"])["attempt"]
+        == 1
+    )
+    assert len(handed_back) == 1
+    stored = api.call("get", f"/communications/{comm_id}/messages/{message['id']}").json
+    assert stored["status"] == "DELIVERED"
+    Rig().sweep(after_s=600)
+    run_events_worker(client)
+    stored = api.call("get", f"/communications/{comm_id}/messages/{message['id']}").json
+    assert stored["status"] == "FAILED"
+    counts = detail(api, comm_id)["counts"]
+    assert (counts["delivered"], counts["delivery_failed"]) == (0, 1)
 
 
 def test_ses_events_over_an_sns_https_subscription(api, client, sent):

@@ -22,6 +22,7 @@ from chalicelib.domain.delivery import (
     DeliveryEvent,
     Suppression,
     TrackedMessage,
+    change_counts,
     event_reference,
     precise,
 )
@@ -481,27 +482,41 @@ class FakeDeliveryStore:
         self.reads += 1
         return {k: self.messages[k] for k in keys if k in self.messages}
 
+    def read(
+        self, message_keys: Sequence[tuple[str, str]], event_keys: Sequence[tuple[str, str]]
+    ) -> tuple[dict[tuple[str, str], TrackedMessage], set[tuple[str, str]]]:
+        return self.tracked(message_keys), self.log.seen(event_keys)
+
     def existing_communications(self, comm_ids: Sequence[str]) -> set[str]:
         return set(comm_ids) & self.communications
 
-    def apply(self, comm_id: str, changes: Sequence[DeliveryChange], counts: dict[Channel, Counts]) -> None:
+    def apply(self, changes: Sequence[DeliveryChange]) -> None:
+        """As DynamoDB does it: each change written if its message is as read, those counted once."""
         if self.crash_before_counting:
             self.crash_before_counting = False
             raise RuntimeError("the worker died before writing")
-        keys = [(change.message.comm_id, change.message.message_id) for change in changes]
-        if any(self.messages[key] != change.message for key, change in zip(keys, changes, strict=True)):
-            raise ConcurrentDelivery(comm_id)
-        for key, change in zip(keys, changes, strict=True):
+        written = []
+        for change in changes:
+            key = (change.message.comm_id, change.message.message_id)
+            if self.messages[key] != change.message:
+                continue
             self.messages[key] = replace(
                 change.message,
                 status=change.status,
                 event_at=precise(change.event.occurred_at),
                 last_event_id=event_reference(change.event),
             )
+            written.append(change)
         self.counter_writes += 1
-        current = self.counts.setdefault(comm_id, {})
-        for channel, delta in counts.items():
-            current[channel] = current.get(channel, Counts()) + delta
+        for comm_id in {c.message.comm_id for c in written}:
+            current = self.counts.setdefault(comm_id, {})
+            for channel, delta in change_counts(c for c in written if c.message.comm_id == comm_id).items():
+                current[channel] = current.get(channel, Counts()) + delta
+        if len(written) < len(changes):
+            raise ConcurrentDelivery("messages changed while their events applied")
+
+    def settle_tally(self, comm_id: str, tally: str) -> bool:
+        return False  # every write here is counted as it is written
 
 
 @dataclass

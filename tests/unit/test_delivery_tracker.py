@@ -109,6 +109,26 @@ def test_duplicates_are_recorded_once(tracker, store):
     assert store.counts[COMM][Channel.EMAIL].delivered == 1
 
 
+def test_a_full_batch_of_many_communications_is_written_in_as_few_groups_as_the_limits_allow(parts):
+    store, log, suppressions, early = parts
+    # 100 events of one communication, and one each of 120 others
+    events = []
+    for i in range(100):
+        store.add(TrackedMessage("big", f"b-{i}", Channel.EMAIL, MessageStatus.SENT, f"b{i}@example.com"))
+        events.append(event(DeliveryOutcome.DELIVERED, f"b-{i}", comm_id="big"))
+    for i in range(120):
+        store.add(
+            TrackedMessage(f"c-{i:03}", f"m{i}", Channel.EMAIL, MessageStatus.SENT, f"c{i}@example.com")
+        )
+        events.append(event(DeliveryOutcome.DELIVERED, f"m{i}", comm_id=f"c-{i:03}"))
+    result = DeliveryTracker(store, log, suppressions, early).record(events)
+    assert result.applied == 220
+    # at most 99 communications a write (one counter update each): 99, then the other 22
+    assert store.counter_writes == 2
+    assert store.counts["big"][Channel.EMAIL].delivered == 100
+    assert all(store.counts[f"c-{i:03}"][Channel.EMAIL].delivered == 1 for i in range(120))
+
+
 def test_counters_are_written_once_per_communication_per_batch(tracker, store):
     tracker.record(
         [

@@ -7,6 +7,7 @@ import binascii
 import json
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -122,14 +123,40 @@ def batch_get(
     `projection` names the attributes to read (all of them when empty); `read` adds other
     per-table options.
     """
-    if projection:
-        read["ProjectionExpression"] = ", ".join(f"#p{i}" for i in range(len(projection)))
-        read["ExpressionAttributeNames"] = {f"#p{i}": name for i, name in enumerate(projection)}
-    for start in range(0, len(keys), BATCH_GET_MAX):
-        request_items: dict[str, Any] = {table: {"Keys": list(keys[start : start + BATCH_GET_MAX]), **read}}
+    for _, item in batch_get_items(client, {table: TableRead(keys, projection, read)}):
+        yield item
+
+
+@dataclass(frozen=True)
+class TableRead:
+    """Keys to get from one table, with the attributes to read (all when empty) and other options."""
+
+    keys: Sequence[Item]
+    projection: Sequence[str] = ()
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def request(self, keys: list[Item]) -> dict[str, Any]:
+        request: dict[str, Any] = {"Keys": keys, **self.options}
+        if self.projection:
+            request["ProjectionExpression"] = ", ".join(f"#p{i}" for i in range(len(self.projection)))
+            request["ExpressionAttributeNames"] = {f"#p{i}": name for i, name in enumerate(self.projection)}
+        return request
+
+
+def batch_get_items(client: Any, reads: dict[str, TableRead]) -> Iterator[tuple[str, Item]]:
+    """Get items of one or more tables in shared BatchGetItem calls of 100 keys, retrying
+    unprocessed keys; yields (table, item) for each item found, call by call."""
+    wanted = [(table, key) for table, read in reads.items() for key in read.keys]
+    for start in range(0, len(wanted), BATCH_GET_MAX):
+        by_table: dict[str, list[Item]] = {}
+        for table, key in wanted[start : start + BATCH_GET_MAX]:
+            by_table.setdefault(table, []).append(key)
+        request_items = {table: reads[table].request(keys) for table, keys in by_table.items()}
         for attempt in range(UNPROCESSED_RETRIES):
             response = client.batch_get_item(RequestItems=request_items)
-            yield from response.get("Responses", {}).get(table, [])
+            for table, items in response.get("Responses", {}).items():
+                for item in items:
+                    yield table, item
             request_items = response.get("UnprocessedKeys") or {}
             if not request_items:
                 break

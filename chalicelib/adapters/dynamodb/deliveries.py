@@ -1,9 +1,17 @@
 """Delivery tracking in DynamoDB: message status changes, raw provider events, suppressions, replay tokens.
 
-- Message records (messages table) change in transactions of up to 99, together with the
-  communication's delivery counters (its counts item, adapters/dynamodb/communications.py);
-  each update is conditional on the record being as it was read,
-  so a concurrent report can never be undone or counted twice.
+- Message records (messages table) change in PartiQL batches of conditional UPDATEs: each is
+  conditional on the record being as it was read, so a concurrent report can never be undone or
+  counted twice. A write costs one unit per message, where a transaction would cost two.
+- What makes the counts exact without a transaction is a tally, written in three steps:
+  1. `tally#<token>` in the communication's partition of the audiences table lists the changes
+     about to be written, and is due to the sweep a while later;
+  2. each changed message carries the token (`tally`) and the status it changed from (`tally_from`);
+  3. one transaction adds the counter moves of the messages written (the counts item,
+     adapters/dynamodb/communications.py) and deletes the tally.
+  A worker that dies before step 3 leaves its tally to the sweep, which counts exactly the listed
+  messages that carry the token. Until then those messages take no other change (delivery tracking
+  hands their events back to wait), so a message carrying the token was written by that tally.
 - Events that changed nothing live in the delivery-events table under ``event#<provider>#<event_id>``
   (which is also how their duplicates are found), with a TTL; Mailgun webhook tokens under
   ``token#mailgun#<token>``.
@@ -13,7 +21,9 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,7 +31,9 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from chalicelib.adapters.dynamodb.common import (
+    TableRead,
     batch_get,
+    batch_get_items,
     batch_write,
     from_item,
     is_condition_failure,
@@ -30,16 +42,21 @@ from chalicelib.adapters.dynamodb.common import (
     to_item,
 )
 from chalicelib.adapters.dynamodb.communications import add_counters, counter_name
+from chalicelib.adapters.dynamodb.ledger import DUE_PARTITION
 from chalicelib.domain.delivery import (
     ConcurrentDelivery,
     DeliveryChange,
     DeliveryEvent,
     Suppression,
     TrackedMessage,
+    counter_delta,
     event_reference,
     precise,
 )
-from chalicelib.domain.models import Channel, Counts, Message, MessageStatus, Page, iso, utc_now
+from chalicelib.domain.models import Channel, Counts, Message, MessageStatus, Page, iso, new_id, utc_now
+from chalicelib.domain.ports import Clock
+
+logger = logging.getLogger(__name__)
 
 RAW_EVENT_MAX_CHARS = 32_000
 TRACKED_ATTRIBUTES = (
@@ -51,7 +68,21 @@ TRACKED_ATTRIBUTES = (
     "event_at",
     "last_event_id",
     "error_code",
+    "tally",
 )
+TALLY_PREFIX = "tally#"
+# DynamoDB runs at most 25 statements in one BatchExecuteStatement.
+STATEMENTS_PER_BATCH = 25
+# Statements DynamoDB turned away for load are tried again this many times.
+STATEMENT_ATTEMPTS = 5
+RETRYABLE_STATEMENT_CODES = frozenset(
+    {"ProvisionedThroughputExceeded", "ThrottlingError", "RequestLimitExceeded", "InternalServerError"}
+)
+CLOSE_ATTEMPTS = 5
+
+
+def tally_key(comm_id: str, token: str) -> dict[str, Any]:
+    return {"comm_id": {"S": comm_id}, "sk": {"S": f"{TALLY_PREFIX}{token}"}}
 
 
 def _message_key(comm_id: str, message_id: str) -> dict[str, Any]:
@@ -67,6 +98,9 @@ class DynamoDeliveryStore:
         counts_table: str,
         events_table: str,
         retention_days: int,
+        *,
+        clock: Clock,
+        tally_settle_s: float = 300.0,
     ) -> None:
         self._client = client
         self._messages = messages_table
@@ -74,14 +108,33 @@ class DynamoDeliveryStore:
         self._counts = counts_table
         self._events = events_table
         self._retention = timedelta(days=retention_days)
+        self._clock = clock
+        # Well past the events worker's Lambda timeout: a tally this old has no worker left.
+        self._tally_settle_s = tally_settle_s
 
     def tracked(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], TrackedMessage]:
-        items = batch_get(
-            self._client, self._messages, [_message_key(*k) for k in keys], projection=TRACKED_ATTRIBUTES
+        return self.read(keys, [])[0]
+
+    def read(
+        self, message_keys: Sequence[tuple[str, str]], event_keys: Sequence[tuple[str, str]]
+    ) -> tuple[dict[tuple[str, str], TrackedMessage], set[tuple[str, str]]]:
+        found = batch_get_items(
+            self._client,
+            {
+                self._messages: TableRead([_message_key(*k) for k in message_keys], TRACKED_ATTRIBUTES),
+                self._events: TableRead([event_key(*k) for k in event_keys], ("pk",)),
+            },
         )
-        found = {}
-        for item in items:
-            values = from_item(item)
+        records, seen = [], set()
+        for table, item in found:
+            if table == self._messages:
+                records.append(from_item(item))
+            else:
+                _, provider, event_id = item["pk"]["S"].split("#", 2)
+                seen.add((provider, event_id))
+        open_tallies = self._open_tallies({(v["comm_id"], v["tally"]) for v in records if v.get("tally")})
+        messages = {}
+        for values in records:
             message = TrackedMessage(
                 comm_id=values["comm_id"],
                 message_id=values["message_id"],
@@ -91,9 +144,20 @@ class DynamoDeliveryStore:
                 event_at=values.get("event_at"),
                 last_event_id=values.get("last_event_id"),
                 error_code=values.get("error_code"),
+                tally=values.get("tally"),
+                pending=(values["comm_id"], values.get("tally")) in open_tallies,
             )
-            found[(message.comm_id, message.message_id)] = message
-        return found
+            messages[(message.comm_id, message.message_id)] = message
+        return messages, seen
+
+    def _open_tallies(self, tallies: set[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Which (comm_id, token) tallies are still being counted (read consistently: a tally is
+        written before the messages that carry its token)."""
+        if not tallies:
+            return set()
+        keys = [tally_key(comm_id, token) for comm_id, token in sorted(tallies)]
+        items = batch_get(self._client, self._counts, keys, projection=("comm_id", "sk"), ConsistentRead=True)
+        return {(i["comm_id"]["S"], i["sk"]["S"].removeprefix(TALLY_PREFIX)) for i in items}
 
     def existing_communications(self, comm_ids: Sequence[str]) -> set[str]:
         keys = [{"comm_id": {"S": c}} for c in comm_ids]
@@ -102,66 +166,161 @@ class DynamoDeliveryStore:
             for item in batch_get(self._client, self._communications, keys, projection=("comm_id",))
         }
 
-    def apply(self, comm_id: str, changes: Sequence[DeliveryChange], counts: dict[Channel, Counts]) -> None:
-        updates = [{"Update": self._status_update(change)} for change in changes]
-        try:
-            self._client.transact_write_items(TransactItems=[self._counter_update(comm_id, counts), *updates])
-        except ClientError as error:
-            if is_condition_failure(error) or is_transaction_conflict(error):
-                raise ConcurrentDelivery(
-                    f"messages of {comm_id} changed while their events applied"
-                ) from error
-            raise
+    def apply(self, changes: Sequence[DeliveryChange]) -> None:
+        # The tally lives in the partition of its first message's communication.
+        home, token = changes[0].message.comm_id, new_id()
+        self._client.put_item(TableName=self._counts, Item=self._tally_item(home, token, changes))
+        written = self._write(changes, token)
+        self._close_tally(
+            home,
+            token,
+            [
+                (c.message.comm_id, c.message.channel, counter_delta(c.message.status, c.status))
+                for c in written
+            ],
+        )
+        if len(written) < len(changes):
+            raise ConcurrentDelivery("messages changed while their events applied")
 
-    def _status_update(self, change: DeliveryChange) -> dict[str, Any]:
-        event, target, read = change.event, change.status, change.message
-        values: dict[str, Any] = {
-            ":status": {"S": str(target)},
-            ":t": {"S": precise(event.occurred_at)},
-            ":outcome": {"S": str(event.outcome)},
-            ":event_id": {"S": event_reference(event)},
-            ":now": {"S": iso(utc_now()) or ""},
-            ":read_status": {"S": str(read.status)},
+    def settle_tally(self, comm_id: str, tally: str) -> bool:
+        item = self._client.get_item(
+            TableName=self._counts, Key=tally_key(comm_id, tally), ConsistentRead=True
+        ).get("Item")
+        if item is None:
+            return False
+        listed = [
+            (comm_id_, message_id)
+            for comm_id_, ids in item["changes"]["M"].items()
+            for message_id in ids["S"].split()
+        ]
+        moves = [
+            (
+                values["comm_id"],
+                Channel(values["channel"]),
+                counter_delta(MessageStatus(values["tally_from"]), MessageStatus(values["status"])),
+            )
+            for values in map(
+                from_item,
+                batch_get(
+                    self._client,
+                    self._messages,
+                    [_message_key(*key) for key in listed],
+                    projection=("comm_id", "message_id", "channel", "status", "tally", "tally_from"),
+                    ConsistentRead=True,
+                ),
+            )
+            if values.get("tally") == tally
+        ]
+        return self._close_tally(comm_id, tally, moves)
+
+    def _tally_item(self, home: str, token: str, changes: Sequence[DeliveryChange]) -> dict[str, Any]:
+        """The tally: its messages' ids by communication (each message keeps its own change)."""
+        ids: dict[str, list[str]] = defaultdict(list)
+        for change in changes:
+            ids[change.message.comm_id].append(change.message.message_id)
+        return {
+            **tally_key(home, token),
+            "changes": {"M": {comm_id: {"S": " ".join(listed)} for comm_id, listed in ids.items()}},
+            "due_pk": {"S": DUE_PARTITION},
+            "due_at": {"N": f"{self._clock.now() + self._tally_settle_s:.3f}"},
         }
-        sets = [
-            "#status = :status",
-            "event_at = :t",
-            "last_event_id = :event_id",
-            "outcome = :outcome",
-            "updated_at = :now",
+
+    def _write(self, changes: Sequence[DeliveryChange], token: str) -> list[DeliveryChange]:
+        """Write each change that still applies; the ones written, in order."""
+        written = []
+        for start in range(0, len(changes), STATEMENTS_PER_BATCH):
+            batch = list(changes[start : start + STATEMENTS_PER_BATCH])
+            for attempt in range(STATEMENT_ATTEMPTS):
+                response = self._client.batch_execute_statement(
+                    Statements=[self._status_statement(c, token) for c in batch]
+                )
+                turned_away = []
+                for change, outcome in zip(batch, response["Responses"], strict=True):
+                    code = outcome.get("Error", {}).get("Code")
+                    if code is None:
+                        written.append(change)
+                    elif code in RETRYABLE_STATEMENT_CODES:
+                        turned_away.append(change)
+                    elif code not in ("ConditionalCheckFailed", "TransactionConflict"):
+                        raise RuntimeError(f"status write refused: {outcome['Error']}")
+                batch = turned_away
+                if not batch:
+                    break
+                time.sleep(0.05 * 2**attempt)
+            else:
+                raise RuntimeError("DynamoDB turned status writes away after retries")
+        return written
+
+    def _status_statement(self, change: DeliveryChange, token: str) -> dict[str, Any]:
+        event, target, read = change.event, change.status, change.message
+        sets: list[tuple[str, str]] = [
+            ("status", str(target)),
+            ("event_at", precise(event.occurred_at)),
+            ("last_event_id", event_reference(event)),
+            ("outcome", str(event.outcome)),
+            ("updated_at", iso(utc_now()) or ""),
+            ("tally", token),
+            ("tally_from", str(read.status)),
         ]
         if target is MessageStatus.DELIVERED:
-            values[":delivered_at"] = {"S": iso(event.occurred_at) or ""}
-            sets.append("delivered_at = :delivered_at")
-            removes = ["#error"]
+            sets.append(("delivered_at", iso(event.occurred_at) or ""))
+            removed = "error"
         else:
-            values[":error"] = {"S": event.error or f"{event.provider}: {event.outcome}"}
-            sets.append("#error = :error")
-            removes = ["delivered_at"]
-        # Exactly as read: the status and the event that set it.
-        unchanged = "#status = :read_status AND "
-        if read.event_at is None:
-            unchanged += "attribute_not_exists(event_at)"
-        else:
-            values[":read_at"] = {"S": read.event_at}
-            unchanged += "event_at = :read_at"
+            sets.append(("error", event.error or f"{event.provider}: {event.outcome}"))
+            removed = "delivered_at"
+        # Exactly as read: the status, the event that set it, and the write that set it.
+        where: list[tuple[str, str | None]] = [
+            ("comm_id", read.comm_id),
+            ("message_id", read.message_id),
+            ("status", str(read.status)),
+            ("event_at", read.event_at),
+            ("tally", read.tally),
+        ]
+        actions = " ".join(f'SET "{name}"=?' for name, _ in sets) + f' REMOVE "{removed}"'
+        condition = " AND ".join(
+            f'"{name}"=?' if value is not None else f'"{name}" IS MISSING' for name, value in where
+        )
+        parameters = [{"S": value} for _, value in sets] + [
+            {"S": value} for _, value in where if value is not None
+        ]
         return {
-            "TableName": self._messages,
-            "Key": _message_key(read.comm_id, read.message_id),
-            "UpdateExpression": f"SET {', '.join(sets)} REMOVE {', '.join(removes)}",
-            "ConditionExpression": unchanged,
-            "ExpressionAttributeNames": {"#status": "status", "#error": "error"},
-            "ExpressionAttributeValues": values,
+            "Statement": f'UPDATE "{self._messages}" {actions} WHERE {condition}',
+            "Parameters": parameters,
         }
 
-    def _counter_update(self, comm_id: str, counts: dict[Channel, Counts]) -> dict[str, Any]:
-        moves = {
-            counter_name(channel, field): getattr(delta, field)
-            for channel, delta in counts.items()
-            for field in ("delivered", "delivery_failed")
-            if getattr(delta, field)
-        }
-        return add_counters(self._counts, comm_id, moves)
+    def _close_tally(self, home: str, token: str, moves: Sequence[tuple[str, Channel, Counts]]) -> bool:
+        """Add the counter moves (communication, channel, delta) and delete the tally, together;
+        False when the tally was already closed."""
+        closing: list[dict[str, Any]] = [
+            {
+                "Delete": {
+                    "TableName": self._counts,
+                    "Key": tally_key(home, token),
+                    "ConditionExpression": "attribute_exists(sk)",
+                }
+            }
+        ]
+        by_comm: dict[str, Counter[str]] = defaultdict(Counter)
+        for comm_id, channel, delta in moves:
+            for field in ("delivered", "delivery_failed"):
+                by_comm[comm_id][counter_name(channel, field)] += getattr(delta, field)
+        for comm_id, counters in sorted(by_comm.items()):
+            nonzero = {name: amount for name, amount in counters.items() if amount}
+            if nonzero:
+                closing.append(add_counters(self._counts, comm_id, nonzero))
+        for attempt in range(CLOSE_ATTEMPTS):
+            try:
+                self._client.transact_write_items(TransactItems=closing)
+            except ClientError as error:
+                if is_condition_failure(error):
+                    logger.warning("tally already settled", extra={"comm_id": home, "tally": token})
+                    return False
+                if not is_transaction_conflict(error) or attempt == CLOSE_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.02 * 2**attempt)
+                continue
+            return True
+        raise AssertionError("unreachable")
 
 
 def event_key(provider: str, event_id: str) -> dict[str, Any]:
@@ -173,14 +332,6 @@ class DynamoEventLog:
         self._client = client
         self._table = table
         self._retention = timedelta(days=retention_days)
-
-    def seen(self, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
-        items = batch_get(self._client, self._table, [event_key(*k) for k in keys], projection=("pk",))
-        found = set()
-        for item in items:
-            _, provider, event_id = item["pk"]["S"].split("#", 2)
-            found.add((provider, event_id))
-        return found
 
     def record(self, events: Sequence[tuple[DeliveryEvent, str]]) -> None:
         expires_at = int((utc_now() + self._retention).timestamp())
