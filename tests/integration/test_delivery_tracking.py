@@ -20,6 +20,7 @@ from chalicelib.settings import get_settings
 from chalicelib.wiring import services
 from tests.integration.conftest import ACCOUNT, deliver_once, drain
 from tests.integration.rig import Rig
+from tests.support import SimulatedClock
 
 pytestmark = pytest.mark.integration
 
@@ -492,6 +493,28 @@ def test_a_later_event_waits_until_the_change_before_it_is_counted(api, client, 
     assert stored["status"] == "FAILED"
     counts = detail(api, comm_id)["counts"]
     assert (counts["delivered"], counts["delivery_failed"]) == (0, 1)
+
+
+def test_an_event_meeting_a_tally_long_past_its_worker_settles_it_without_the_sweep(
+    api, client, sent, monkeypatch
+):
+    comm_id, message = sent["comm_id"], sent["by_address"]["ok@example.com"]
+    # GIVEN a delivery written by a worker that died before counting it, long ago
+    publish(ses_event(comm_id, message, "Delivery", T))
+    store = services().delivery_store
+    _dies_before_counting(monkeypatch, store)
+    deliver_once(client, get_settings().events_queue, "events_worker")
+    monkeypatch.undo()
+    monkeypatch.setattr(store, "_clock", SimulatedClock(time.time() + 3600))
+    # WHEN a bounce of the same message arrives
+    publish(ses_event(comm_id, message, "Bounce", T + timedelta(minutes=1), **BOUNCE))
+    run_events_worker(client)
+    # THEN the delivery was counted, then the bounce moved it: nothing waited for the sweep
+    stored = api.call("get", f"/communications/{comm_id}/messages/{message['id']}").json
+    assert stored["status"] == "FAILED"
+    counts = detail(api, comm_id)["counts"]
+    assert (counts["delivered"], counts["delivery_failed"]) == (0, 1)
+    assert Rig().sweep(after_s=3600).get("tally_settled") is None
 
 
 def test_ses_events_over_an_sns_https_subscription(api, client, sent):

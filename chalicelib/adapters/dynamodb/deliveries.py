@@ -152,12 +152,22 @@ class DynamoDeliveryStore:
 
     def _open_tallies(self, tallies: set[tuple[str, str]]) -> set[tuple[str, str]]:
         """Which (comm_id, token) tallies are still being counted (read consistently: a tally is
-        written before the messages that carry its token)."""
+        written before the messages that carry its token). One whose worker is surely gone by now
+        is settled here and then, rather than waiting for the sweep."""
         if not tallies:
             return set()
         keys = [tally_key(comm_id, token) for comm_id, token in sorted(tallies)]
-        items = batch_get(self._client, self._counts, keys, projection=("comm_id", "sk"), ConsistentRead=True)
-        return {(i["comm_id"]["S"], i["sk"]["S"].removeprefix(TALLY_PREFIX)) for i in items}
+        items = batch_get(
+            self._client, self._counts, keys, projection=("comm_id", "sk", "due_at"), ConsistentRead=True
+        )
+        open_tallies = set()
+        for item in items:
+            comm_id, token = item["comm_id"]["S"], item["sk"]["S"].removeprefix(TALLY_PREFIX)
+            if float(item["due_at"]["N"]) <= self._clock.now():
+                self.settle_tally(comm_id, token)
+            else:
+                open_tallies.add((comm_id, token))
+        return open_tallies
 
     def existing_communications(self, comm_ids: Sequence[str]) -> set[str]:
         keys = [{"comm_id": {"S": c}} for c in comm_ids]
