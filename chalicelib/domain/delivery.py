@@ -512,8 +512,10 @@ class DeliveryTracker:
             return "unknown"
         if message.last_event_id == event_reference(event):
             return "duplicate"  # the event that set the current status, delivered again
-        if message.pending and attempt < self.max_attempts:
-            return "early"  # the change before it is still being counted
+        if message.pending:
+            # The change before it is still being counted: wait, however long, as the sweep (or
+            # the first event to meet it past its settle time) always settles the tally.
+            return "early"
         return "apply" if supersedes(event, message) else "stale"
 
     @staticmethod

@@ -4,7 +4,8 @@
     python -m chalicelib.ops.dlq show send            # what is in the send queue's DLQ
     python -m chalicelib.ops.dlq redrive send         # move it back to the send queue
 
-Queues: plan, send, urgent-send. Sending a task back is safe: claims drop what was already done.
+Queues: plan, send, urgent-send, events. Sending a task back is safe: claims drop what was already
+done; so is sending delivery events back: tracking applies each event once.
 ``make dlq`` runs it against the local stack.
 """
 
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from chalicelib.adapters.events_queue import RETRY_KEY
 from chalicelib.settings import Settings, get_settings
 
 BATCH = 10
@@ -36,6 +38,7 @@ def source_queues(settings: Settings) -> dict[str, str]:
         "plan": settings.plan_queue,
         "send": settings.send_queue,
         "urgent-send": settings.urgent_send_queue,
+        "events": settings.events_queue,
     }
 
 
@@ -67,6 +70,10 @@ def describe(body: str) -> str:
         return f"send task {raw['task_id']} of communication {raw.get('comm_id')} ({len(accounts)} accounts)"
     if isinstance(raw, dict) and "first_chunk" in raw:
         return f"planning of communication {raw.get('comm_id')} from chunk {raw['first_chunk']}"
+    if isinstance(raw, dict) and raw.get("Type") == "Notification":
+        return f"provider event from {raw.get('TopicArn')}"
+    if isinstance(raw, dict) and RETRY_KEY in raw:
+        return f"{len(raw[RETRY_KEY])} delivery events handed back (attempt {raw.get('attempt')})"
     return f"unexpected: {body[:120]!r}"
 
 
@@ -125,7 +132,7 @@ def redrive(sqs: Any, queue: DeadLetterQueue, limit: int | None = None) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m chalicelib.ops.dlq", description=__doc__.split("\n")[0])
     parser.add_argument("action", nargs="?", choices=["list", "show", "redrive"], default="list")
-    parser.add_argument("queue", nargs="?", choices=["plan", "send", "urgent-send"])
+    parser.add_argument("queue", nargs="?", choices=["plan", "send", "urgent-send", "events"])
     parser.add_argument("--limit", type=int, default=None, help="at most this many messages")
     args = parser.parse_args(argv)
     import boto3

@@ -821,7 +821,9 @@ class FaultRun:
         send_dlq = next(q for q in dlq.dead_letter_queues(self.sqs, self.settings) if q.source == "send")
         poison_only = [m["body"] for m in dlq.peek(self.sqs, send_dlq, 20)] == [POISON]
         queues_ok = (
-            not any(queues.values()) and dead == {"plan": 0, "send": 1, "urgent-send": 0} and poison_only
+            not any(queues.values())
+            and dead == {"plan": 0, "send": 1, "urgent-send": 0, "events": 0}
+            and poison_only
         )
         checks.append(
             Check(

@@ -250,7 +250,12 @@ def test_a_poison_task_lands_in_the_dlq_where_the_operator_sees_and_redrives_it(
     for _ in range(6):
         rig.deliver("send")
     queues = {q.source: q for q in dlq.dead_letter_queues(sqs, rig.settings)}
-    assert {name: q.depth for name, q in queues.items()} == {"plan": 0, "send": 1, "urgent-send": 0}
+    assert {name: q.depth for name, q in queues.items()} == {
+        "plan": 0,
+        "send": 1,
+        "urgent-send": 0,
+        "events": 0,
+    }
     [message] = dlq.peek(sqs, queues["send"])
     assert message["receives"] >= 1 and "unexpected" in message["what"]
     assert dlq.main(["list"]) == 0
