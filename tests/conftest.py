@@ -32,10 +32,10 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
     from chalicelib.local import moto_dynamodb
     from chalicelib.local.resources import create_resources_with_clients
-
-    moto_dynamodb.install()
     from chalicelib.settings import get_settings
     from chalicelib.wiring import services
+
+    moto_dynamodb.install()
 
     with mock_aws():
         resource_env = create_resources_with_clients(

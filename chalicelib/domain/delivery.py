@@ -261,7 +261,14 @@ class SuppressionList(Protocol):
     def add_many(self, suppressions: Sequence[Suppression]) -> None: ...
 
 
-class DeliveryStore(Protocol):
+class TallySettler(Protocol):
+    def settle_tally(self, comm_id: str, tally: str) -> bool:
+        """Count what a status write that never finished (its worker died) wrote, once.
+        False when there was nothing left to settle."""
+        ...
+
+
+class DeliveryStore(TallySettler, Protocol):
     """Message records as delivery tracking reads and changes them."""
 
     def tracked(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], TrackedMessage]:
@@ -282,18 +289,6 @@ class DeliveryStore(Protocol):
         was read, and add the counter moves (change_counts) of those written, exactly once even if
         the worker dies midway. Raises ConcurrentDelivery, after writing and counting the others,
         when a message changed meanwhile: its change is to be decided again."""
-        ...
-
-    def settle_tally(self, comm_id: str, tally: str) -> bool:
-        """Count what a status write that never finished (its worker died) wrote, once.
-        False when there was nothing left to settle."""
-        ...
-
-
-class TallySettler(Protocol):
-    def settle_tally(self, comm_id: str, tally: str) -> bool:
-        """Count what a status write that never finished (its worker died) wrote, once.
-        False when there was nothing left to settle."""
         ...
 
 

@@ -62,7 +62,7 @@ class Sweeper:
     queue: WorkQueue
     clock: Clock
     policy: SweepPolicy
-    tallies: TallySettler | None = None
+    tallies: TallySettler
 
     def sweep(self) -> Counter[str]:
         """Handle what is due now; returns what was done, by kind."""
@@ -87,7 +87,6 @@ class Sweeper:
         if entry.kind is DueKind.DEFERRAL:
             return Counter([self._release(entry)])
         if entry.kind is DueKind.TALLY:
-            assert self.tallies is not None, "tallies are settled by the sweep that has the delivery store"
             settled = self.tallies.settle_tally(entry.comm_id, entry.key)
             return Counter(["tally_settled" if settled else "tally_gone"])
         return Counter([self._look_after(entry)])

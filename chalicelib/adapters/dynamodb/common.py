@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import random
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +24,10 @@ _deserializer = TypeDeserializer()
 BATCH_WRITE_MAX = 25
 BATCH_GET_MAX = 100
 UNPROCESSED_RETRIES = 8
+# A transaction that lost to a concurrent one on the same item (a communication's counters are
+# touched by many) or was throttled did nothing: try it again.
+RETRYABLE_REASONS = frozenset({"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"})
+TRANSACT_ATTEMPTS = 6
 
 
 def to_item(values: dict[str, Any]) -> Item:
@@ -86,10 +91,24 @@ def is_condition_failure(error: ClientError) -> bool:
     return False
 
 
-def is_transaction_conflict(error: ClientError) -> bool:
-    """Another transaction was changing one of the items at the same moment."""
-    reasons = error.response.get("CancellationReasons") or []
-    return any(r.get("Code") == "TransactionConflict" for r in reasons)
+def transact(client: Any, items: list[Item]) -> list[str] | None:
+    """Run a transaction, again while it loses to concurrent ones or is throttled; None when it
+    committed, else the cancellation reason of each item (a condition failed)."""
+    for attempt in range(TRANSACT_ATTEMPTS):
+        try:
+            client.transact_write_items(TransactItems=items)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+                raise
+            reasons = [r.get("Code", "None") for r in error.response.get("CancellationReasons") or []]
+            if "ConditionalCheckFailed" in reasons or not reasons:
+                return reasons or ["ConditionalCheckFailed"]
+            if not set(reasons) & RETRYABLE_REASONS or attempt == TRANSACT_ATTEMPTS - 1:
+                raise
+            time.sleep(random.uniform(0, 0.05 * 2**attempt))
+            continue
+        return None
+    raise AssertionError("unreachable")
 
 
 def batch_write(client: Any, table: str, items: Sequence[Item]) -> None:

@@ -54,6 +54,16 @@ def counter_name(channel: Channel, field: str) -> str:
     return f"cnt_{channel}_{field}"
 
 
+def counter_values(counts: dict[Channel, Counts]) -> dict[str, int]:
+    """Counter name → amount, for each nonzero count of each channel."""
+    return {
+        counter_name(channel, name): getattr(channel_counts, name)
+        for channel, channel_counts in counts.items()
+        for name in COUNT_FIELDS
+        if getattr(channel_counts, name)
+    }
+
+
 def counts_key(comm_id: str) -> dict[str, Any]:
     return {"comm_id": {"S": comm_id}, "sk": {"S": COUNTS_SK}}
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -37,11 +37,11 @@ from chalicelib.adapters.dynamodb.common import (
     batch_write,
     from_item,
     is_condition_failure,
-    is_transaction_conflict,
     query_pages,
     to_item,
+    transact,
 )
-from chalicelib.adapters.dynamodb.communications import add_counters, counter_name
+from chalicelib.adapters.dynamodb.communications import add_counters, counter_values
 from chalicelib.adapters.dynamodb.ledger import DUE_PARTITION
 from chalicelib.domain.delivery import (
     ConcurrentDelivery,
@@ -49,6 +49,7 @@ from chalicelib.domain.delivery import (
     DeliveryEvent,
     Suppression,
     TrackedMessage,
+    change_counts,
     counter_delta,
     event_reference,
     precise,
@@ -78,7 +79,6 @@ STATEMENT_ATTEMPTS = 5
 RETRYABLE_STATEMENT_CODES = frozenset(
     {"ProvisionedThroughputExceeded", "ThrottlingError", "RequestLimitExceeded", "InternalServerError"}
 )
-CLOSE_ATTEMPTS = 5
 
 
 def tally_key(comm_id: str, token: str) -> dict[str, Any]:
@@ -181,14 +181,10 @@ class DynamoDeliveryStore:
         home, token = changes[0].message.comm_id, new_id()
         self._client.put_item(TableName=self._counts, Item=self._tally_item(home, token, changes))
         written = self._write(changes, token)
-        self._close_tally(
-            home,
-            token,
-            [
-                (c.message.comm_id, c.message.channel, counter_delta(c.message.status, c.status))
-                for c in written
-            ],
-        )
+        by_comm: dict[str, list[DeliveryChange]] = defaultdict(list)
+        for change in written:
+            by_comm[change.message.comm_id].append(change)
+        self._close_tally(home, token, {comm_id: change_counts(group) for comm_id, group in by_comm.items()})
         if len(written) < len(changes):
             raise ConcurrentDelivery("messages changed while their events applied")
 
@@ -203,25 +199,22 @@ class DynamoDeliveryStore:
             for comm_id_, ids in item["changes"]["M"].items()
             for message_id in ids["S"].split()
         ]
-        moves = [
-            (
-                values["comm_id"],
-                Channel(values["channel"]),
-                counter_delta(MessageStatus(values["tally_from"]), MessageStatus(values["status"])),
-            )
-            for values in map(
-                from_item,
-                batch_get(
-                    self._client,
-                    self._messages,
-                    [_message_key(*key) for key in listed],
-                    projection=("comm_id", "message_id", "channel", "status", "tally", "tally_from"),
-                    ConsistentRead=True,
-                ),
-            )
-            if values.get("tally") == tally
-        ]
-        return self._close_tally(comm_id, tally, moves)
+        counts: dict[str, dict[Channel, Counts]] = defaultdict(dict)
+        for values in map(
+            from_item,
+            batch_get(
+                self._client,
+                self._messages,
+                [_message_key(*key) for key in listed],
+                projection=("comm_id", "message_id", "channel", "status", "tally", "tally_from"),
+                ConsistentRead=True,
+            ),
+        ):
+            if values.get("tally") == tally:
+                channel, by_channel = Channel(values["channel"]), counts[values["comm_id"]]
+                delta = counter_delta(MessageStatus(values["tally_from"]), MessageStatus(values["status"]))
+                by_channel[channel] = by_channel.get(channel, Counts()) + delta
+        return self._close_tally(comm_id, tally, counts)
 
     def _tally_item(self, home: str, token: str, changes: Sequence[DeliveryChange]) -> dict[str, Any]:
         """The tally: its messages' ids by communication (each message keeps its own change)."""
@@ -298,39 +291,25 @@ class DynamoDeliveryStore:
             "Parameters": parameters,
         }
 
-    def _close_tally(self, home: str, token: str, moves: Sequence[tuple[str, Channel, Counts]]) -> bool:
-        """Add the counter moves (communication, channel, delta) and delete the tally, together;
-        False when the tally was already closed."""
-        closing: list[dict[str, Any]] = [
-            {
-                "Delete": {
-                    "TableName": self._counts,
-                    "Key": tally_key(home, token),
-                    "ConditionExpression": "attribute_exists(sk)",
-                }
+    def _close_tally(self, home: str, token: str, counts: dict[str, dict[Channel, Counts]]) -> bool:
+        """Add each communication's counter moves and delete the tally, together; False when the
+        tally was already closed."""
+        delete = {
+            "Delete": {
+                "TableName": self._counts,
+                "Key": tally_key(home, token),
+                "ConditionExpression": "attribute_exists(sk)",
             }
+        }
+        moves = [
+            add_counters(self._counts, comm_id, values)
+            for comm_id, by_channel in sorted(counts.items())
+            if (values := counter_values(by_channel))
         ]
-        by_comm: dict[str, Counter[str]] = defaultdict(Counter)
-        for comm_id, channel, delta in moves:
-            for field in ("delivered", "delivery_failed"):
-                by_comm[comm_id][counter_name(channel, field)] += getattr(delta, field)
-        for comm_id, counters in sorted(by_comm.items()):
-            nonzero = {name: amount for name, amount in counters.items() if amount}
-            if nonzero:
-                closing.append(add_counters(self._counts, comm_id, nonzero))
-        for attempt in range(CLOSE_ATTEMPTS):
-            try:
-                self._client.transact_write_items(TransactItems=closing)
-            except ClientError as error:
-                if is_condition_failure(error):
-                    logger.warning("tally already settled", extra={"comm_id": home, "tally": token})
-                    return False
-                if not is_transaction_conflict(error) or attempt == CLOSE_ATTEMPTS - 1:
-                    raise
-                time.sleep(0.02 * 2**attempt)
-                continue
-            return True
-        raise AssertionError("unreachable")
+        if transact(self._client, [delete, *moves]) is not None:
+            logger.warning("tally already settled", extra={"comm_id": home, "tally": token})
+            return False
+        return True
 
 
 def event_key(provider: str, event_id: str) -> dict[str, Any]:

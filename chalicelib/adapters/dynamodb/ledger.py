@@ -24,17 +24,16 @@ the sweep moves `due_at` forward when it finds a lease still alive.
 
 from __future__ import annotations
 
-import random
-import time
 from collections.abc import Sequence
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from chalicelib.adapters.dynamodb.common import all_items, from_item, is_condition_failure
+from chalicelib.adapters.dynamodb.common import all_items, from_item, is_condition_failure, transact
 from chalicelib.adapters.dynamodb.communications import (
     add_counters,
     counter_name,
+    counter_values,
     counts_key,
     read_communication,
 )
@@ -73,10 +72,6 @@ DUE_INDEX = "due"
 # Tallies a task holds until they are rolled up into the communication's counters.
 PENDING_PREFIX = "pending_"
 DUE_PARTITION = "due"
-# A transaction that lost to a concurrent one on the same item (every commit touches the
-# communication's counters) or was throttled did nothing: try it again.
-RETRYABLE_REASONS = frozenset({"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"})
-TRANSACT_ATTEMPTS = 6
 
 _NAMES = {
     "#state": "state",
@@ -176,33 +171,6 @@ class DynamoSendLedger:
     def _add_counters(self, comm_id: str, counters: dict[str, int]) -> dict[str, Any]:
         return add_counters(self._audiences, comm_id, counters)
 
-    def _transact(self, items: list[dict[str, Any]]) -> list[str] | None:
-        """Run a transaction; None when it committed, else the cancellation reason of each item."""
-        for attempt in range(TRANSACT_ATTEMPTS):
-            try:
-                self._client.transact_write_items(TransactItems=items)
-            except ClientError as error:
-                if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":
-                    raise
-                reasons = [r.get("Code", "None") for r in error.response.get("CancellationReasons") or []]
-                if "ConditionalCheckFailed" in reasons or not reasons:
-                    return reasons or ["ConditionalCheckFailed"]
-                if not set(reasons) & RETRYABLE_REASONS or attempt == TRANSACT_ATTEMPTS - 1:
-                    raise
-                time.sleep(random.uniform(0, 0.05 * 2**attempt))
-                continue
-            return None
-        raise AssertionError("unreachable")
-
-    @staticmethod
-    def _counter_values(counts: dict[Channel, Counts]) -> dict[str, int]:
-        return {
-            counter_name(channel, name): getattr(channel_counts, name)
-            for channel, channel_counts in counts.items()
-            for name in COUNT_FIELDS
-            if getattr(channel_counts, name)
-        }
-
     def _unknown_window_put(
         self, comm_id: str, key: str, message_ids: Sequence[str], deadline: float
     ) -> dict[str, Any]:
@@ -264,7 +232,7 @@ class DynamoSendLedger:
         }
         counters = {counter_name(channel, "total"): n for channel, n in totals.items() if n}
         counters["tasks_planned"] = tasks
-        return self._transact([mark, self._add_counters(comm_id, counters)]) is None
+        return transact(self._client, [mark, self._add_counters(comm_id, counters)]) is None
 
     def note_planning(self, comm_id: str, next_chunk: int, state: str, now: float) -> None:
         try:
@@ -378,7 +346,7 @@ class DynamoSendLedger:
             }
         }
         items: list[dict[str, Any]] = [claim]
-        counters = self._counter_values(takeover.counts)
+        counters = counter_values(takeover.counts)
         if counters:
             items.append(self._add_counters(task.comm_id, counters))
         items.extend(self._new_record_put(message) for message in takeover.unknown)
@@ -387,7 +355,7 @@ class DynamoSendLedger:
             ids = [m.message_id for m in takeover.unknown]
             items.append(self._unknown_window_put(task.comm_id, key, ids, takeover.unknown_deadline))
         items.extend(self._deferral_put(deferral) for deferral in takeover.deferrals)
-        return self._transact(items) is None
+        return transact(self._client, items) is None
 
     def renew_lease(self, task: SendTask, owner: str, lease_until: float) -> bool:
         try:
@@ -438,7 +406,7 @@ class DynamoSendLedger:
                 names[f"#p{index}"] = name
                 removes.append(f"#p{index}")
         else:
-            for index, (name, amount) in enumerate(self._counter_values(commit.counts).items()):
+            for index, (name, amount) in enumerate(counter_values(commit.counts).items()):
                 names[f"#p{index}"] = f"{PENDING_PREFIX}{name}"
                 values[f":p{index}"] = _n(amount)
                 adds.append(f"#p{index} :p{index}")
@@ -467,7 +435,7 @@ class DynamoSendLedger:
         items: list[dict[str, Any]] = [{"Update": task_update}]
         paused_check = -1
         if commit.rolls_up:
-            counters = self._counter_values(add_counts(commit.carried, commit.counts))
+            counters = counter_values(add_counts(commit.carried, commit.counts))
             if commit.outcome is CommitOutcome.DONE and not task.deferred:
                 # Deferral tasks were never planned: they do not count against planning's window.
                 counters["tasks_done"] = 1
@@ -512,7 +480,7 @@ class DynamoSendLedger:
                     }
                 }
             )
-        reasons = self._transact(items)
+        reasons = transact(self._client, items)
         if reasons is None:
             return CommitResult.COMMITTED
         failed = {i for i, code in enumerate(reasons) if code == "ConditionalCheckFailed"}
@@ -525,7 +493,7 @@ class DynamoSendLedger:
         return CommitResult.LEASE_LOST
 
     def _pending_names(self, pending: dict[Channel, Counts]) -> list[str]:
-        return [f"{PENDING_PREFIX}{name}" for name in self._counter_values(pending)]
+        return [f"{PENDING_PREFIX}{name}" for name in counter_values(pending)]
 
     def task_state(self, comm_id: str, task_id: str) -> TaskState | None:
         item = self._get(self._audiences, task_key(comm_id, task_id))
@@ -609,7 +577,7 @@ class DynamoSendLedger:
                     }
                 }
             )
-        counters = self._counter_values(counts)
+        counters = counter_values(counts)
         if counters:
             items.append(self._add_counters(comm_id, counters))
         items.append(
@@ -621,7 +589,7 @@ class DynamoSendLedger:
                 }
             }
         )
-        return self._transact(items) is None
+        return transact(self._client, items) is None
 
     def confirm_sent(self, message: Message, provider: str | None, provider_message_id: str) -> bool:
         counts = Counts(sent=1)
@@ -655,7 +623,7 @@ class DynamoSendLedger:
             }
         }
         counters = {counter_name(message.channel, k): v for k, v in vars(counts).items() if v}
-        return self._transact([update, self._add_counters(message.comm_id, counters)]) is None
+        return transact(self._client, [update, self._add_counters(message.comm_id, counters)]) is None
 
     def record_proof(self, message: Message) -> bool:
         try:
