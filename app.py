@@ -28,12 +28,13 @@ def plan_worker(event):
     return workers.plan.handle(event.to_dict())
 
 
-@app.on_sqs_message(queue=settings.send_queue, batch_size=10)
+# One send task (100 accounts) per invocation: a communication spreads over the concurrent workers.
+@app.on_sqs_message(queue=settings.send_queue, batch_size=1)
 def send_worker(event):
     return workers.send.handle(event.to_dict(), event.context)
 
 
-@app.on_sqs_message(queue=settings.urgent_send_queue, batch_size=10)
+@app.on_sqs_message(queue=settings.urgent_send_queue, batch_size=1)
 def urgent_send_worker(event):
     return workers.send.handle(event.to_dict(), event.context)
 

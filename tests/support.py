@@ -177,6 +177,10 @@ def plain_json_dynamodb_responses() -> Iterator[None]:
 
 @contextmanager
 def quicker_moto() -> Iterator[None]:
-    """Both of the above: moto with the speed a ten-thousand-message run needs."""
+    """Both of the above, and SQS that does not recount a queue's messages at every send and
+    receive (chalicelib/local/moto_sqs.py): moto with the speed a ten-thousand-message run needs."""
+    from chalicelib.local import moto_sqs
+
+    moto_sqs.install()
     with item_level_transaction_rollback(), plain_json_dynamodb_responses():
         yield

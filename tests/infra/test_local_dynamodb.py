@@ -122,6 +122,28 @@ def test_conditional_partiql_updates_in_a_batch_fail_alone_and_never_create_item
     assert "Item" not in dynamodb.get_item(TableName=TABLE, Key={"pk": {"S": "absent"}})
 
 
+def test_partiql_conditions_compare_numbers_by_value_and_fail_on_an_absent_attribute(dynamodb):
+    dynamodb.put_item(TableName=TABLE, Item={"pk": {"S": "timed"}, "event_at": {"N": "1732671234.50"}})
+    update = f'UPDATE "{TABLE}" SET "status"=? WHERE "pk"=? AND "{{}}"=?'
+
+    responses = dynamodb.batch_execute_statement(
+        Statements=[
+            {
+                "Statement": update.format("missing"),
+                "Parameters": [{"S": "BOUNCED"}, {"S": "timed"}, {"N": "1732671234.5"}],
+            },
+            {
+                "Statement": update.format("event_at"),
+                "Parameters": [{"S": "DELIVERED"}, {"S": "timed"}, {"N": "1732671234.5"}],
+            },
+        ]
+    )["Responses"]
+
+    assert [r.get("Error", {}).get("Code") for r in responses] == ["ConditionalCheckFailed", None]
+    item = dynamodb.get_item(TableName=TABLE, Key={"pk": {"S": "timed"}})["Item"]
+    assert item["status"] == {"S": "DELIVERED"}
+
+
 def test_a_batch_of_more_than_25_statements_is_refused(dynamodb):
     statements = [
         {"Statement": f'UPDATE "{TABLE}" SET "n"=? WHERE "pk"=?', "Parameters": [{"N": "1"}, {"S": "x"}]}
