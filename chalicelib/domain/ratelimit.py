@@ -2,10 +2,12 @@
 
 Every worker takes tokens from the same one-second slots in DynamoDB (`RateLimitStore.take`),
 a block at a time, and uses them only within their second, so the fleet never hands a provider
-more than the ceiling in any second, however many workers run. A throttle from the provider
-halves the shared ceiling (once per cooldown, fleet-wide); it climbs back by a tenth of the
-configured ceiling at a time once the provider has been quiet for a while. While urgent
-messages are going out, bulk sends leave them a share of every second.
+more than the ceiling in any second, however many workers run. A block is at most a quarter of
+the second's tokens, so several workers share each second and one that stops leaves the rest of
+it to the others, instead of their sleeping through seconds while waiting for a turn. A
+throttle from the provider halves the shared ceiling (once per cooldown, fleet-wide); it climbs
+back by a tenth of the configured ceiling at a time once the provider has been quiet for a
+while. While urgent messages are going out, bulk sends leave them a share of every second.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from chalicelib.domain.ports import Clock, FleetRate, RateLimitStore
 URGENT_MARK_S = 15.0  # how long one urgent send keeps bulk lanes yielding
 URGENT_REMARK_S = 5.0
 MAX_SKIPPED_SLOTS = 8
+SHARES_PER_SECOND = 4  # a take is at most this fraction of a second's tokens
 # Tries at the shared bucket when DynamoDB itself is throttling us.
 STORE_ATTEMPTS = 5
 
@@ -121,7 +124,10 @@ class RateLimiter:
     def _block_size(self, provider: str, capacity: int, now: float) -> int:
         pace = self._pace.get(provider)
         usable = self.block if pace is None else math.ceil(pace * (int(now) + 1 - now))
-        return max(1, min(self.block, capacity, usable))
+        # A take leaves most of the second to the others: several workers share every second, so
+        # none waits out seconds for its turn and the second goes on when one of them stops.
+        share = math.ceil(capacity / SHARES_PER_SECOND)
+        return max(1, min(self.block, share, usable))
 
     def _fleet_rate(self, provider: str, now: float, fresh: bool = False) -> FleetRate:
         cached = self._fleet.get(provider)

@@ -48,6 +48,38 @@ def test_many_workers_together_never_exceed_the_ceiling_in_any_second():
     assert store.takes < 4000 / 2
 
 
+def test_workers_taking_turns_on_short_tasks_keep_every_second_at_the_ceiling():
+    # GIVEN four workers sharing nine tasks of 100 emails under a ceiling of 20/s, each able to
+    # send about 33 a second: every few seconds one finishes a task and takes the next, or stops
+    store = InMemoryRateLimitStore()
+    clocks = [SimulatedClock() for _ in range(4)]
+    workers = [
+        RateLimiter(store, {"ses": 20}, clock, block=25, rng=random.Random(i))
+        for i, clock in enumerate(clocks)
+    ]
+    tasks = [100] * 9
+    left = [0] * len(workers)
+    sent: Counter[int] = Counter()
+    # WHEN the one furthest behind in time moves next
+    while tasks or any(left):
+        active = [i for i in range(len(workers)) if left[i] or tasks]
+        index = min(active, key=lambda i: clocks[i].now())
+        if not left[index]:
+            left[index] = tasks.pop()
+            clocks[index].advance(0.2)  # the next task's claim and reads
+        workers[index].acquire("ses")
+        sent[int(clocks[index].now())] += 1
+        clocks[index].advance(0.03)
+        workers[index].observe("ses", 0.03)
+        left[index] -= 1
+    # THEN no second went over the ceiling, and between the first and the last none went unused
+    # (a worker whose turn came did not sleep through it) and the fleet kept to the ceiling
+    inner = [sent[second] for second in range(min(sent) + 1, max(sent))]
+    assert max(sent.values()) <= 20
+    assert min(inner) > 0
+    assert sum(inner) / len(inner) >= 0.95 * 20
+
+
 def test_a_provider_throttle_halves_the_fleet_ceiling_then_it_recovers():
     clock, store = SimulatedClock(), InMemoryRateLimitStore()
     limiter, other = _fleet(store, clock, 2, 100)
