@@ -12,8 +12,8 @@ transactions; this gives the local stack the same guarantees.
 
 moto's PartiQL copies every item of every table for each statement, and its UPDATE applies a
 WHERE clause that matches nothing as a silent no-op. BatchExecuteStatement's conditional UPDATEs,
-in the form Herald writes them (see `parse_update`), are therefore run as the UpdateItem they
-are, each failing alone with ConditionalCheckFailed, as DynamoDB does.
+in the form Herald writes them (see `parse_update`), are therefore applied to their item directly,
+each failing alone with ConditionalCheckFailed, as DynamoDB does.
 """
 
 from __future__ import annotations
