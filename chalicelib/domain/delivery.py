@@ -211,10 +211,14 @@ class DeliveryChange:
 
 def change_counts(changes: Iterable[DeliveryChange]) -> dict[Channel, Counts]:
     """The delivered / delivery_failed counter moves of these status changes, by channel."""
+    return status_moves((change.message.channel, change.message.status, change.status) for change in changes)
+
+
+def status_moves(moves: Iterable[tuple[Channel, MessageStatus, MessageStatus]]) -> dict[Channel, Counts]:
+    """The delivered / delivery_failed counter moves of (channel, before, after) changes, by channel."""
     counts: dict[Channel, Counts] = {}
-    for change in changes:
-        channel = change.message.channel
-        counts[channel] = counts.get(channel, Counts()) + counter_delta(change.message.status, change.status)
+    for channel, before, after in moves:
+        counts[channel] = counts.get(channel, Counts()) + counter_delta(before, after)
     return counts
 
 

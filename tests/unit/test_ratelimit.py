@@ -22,14 +22,22 @@ def _fleet(
     ]
 
 
+def _fleet_on_own_clocks(
+    store: InMemoryRateLimitStore, workers: int, ceiling: float
+) -> tuple[list[SimulatedClock], list[RateLimiter]]:
+    """Workers sharing one bucket, each on its own timeline."""
+    clocks = [SimulatedClock() for _ in range(workers)]
+    limiters = [
+        RateLimiter(store, {"ses": ceiling}, clock, block=25, rng=random.Random(i))
+        for i, clock in enumerate(clocks)
+    ]
+    return clocks, limiters
+
+
 def test_many_workers_together_never_exceed_the_ceiling_in_any_second():
     # GIVEN eight workers, each on its own timeline, sharing one bucket with a ceiling of 40/s
     store = InMemoryRateLimitStore()
-    clocks = [SimulatedClock() for _ in range(8)]
-    workers = [
-        RateLimiter(store, {"ses": 40}, clock, block=25, rng=random.Random(i))
-        for i, clock in enumerate(clocks)
-    ]
+    clocks, workers = _fleet_on_own_clocks(store, 8, 40)
     sent: Counter[int] = Counter()
     rng = random.Random(1)
     # WHEN each sends as fast as it can (2-6 ms a call), the one furthest behind in time moving next
@@ -52,11 +60,7 @@ def test_workers_taking_turns_on_short_tasks_keep_every_second_at_the_ceiling():
     # GIVEN four workers sharing nine tasks of 100 emails under a ceiling of 20/s, each able to
     # send about 33 a second: every few seconds one finishes a task and takes the next, or stops
     store = InMemoryRateLimitStore()
-    clocks = [SimulatedClock() for _ in range(4)]
-    workers = [
-        RateLimiter(store, {"ses": 20}, clock, block=25, rng=random.Random(i))
-        for i, clock in enumerate(clocks)
-    ]
+    clocks, workers = _fleet_on_own_clocks(store, 4, 20)
     tasks = [100] * 9
     left = [0] * len(workers)
     sent: Counter[int] = Counter()

@@ -50,9 +50,9 @@ from chalicelib.domain.delivery import (
     Suppression,
     TrackedMessage,
     change_counts,
-    counter_delta,
     event_reference,
     precise,
+    status_moves,
 )
 from chalicelib.domain.models import Channel, Counts, Message, MessageStatus, Page, iso, new_id, utc_now
 from chalicelib.domain.ports import Clock
@@ -199,7 +199,7 @@ class DynamoDeliveryStore:
             for comm_id_, ids in item["changes"]["M"].items()
             for message_id in ids["S"].split()
         ]
-        counts: dict[str, dict[Channel, Counts]] = defaultdict(dict)
+        moves: dict[str, list[tuple[Channel, MessageStatus, MessageStatus]]] = defaultdict(list)
         for values in map(
             from_item,
             batch_get(
@@ -211,10 +211,14 @@ class DynamoDeliveryStore:
             ),
         ):
             if values.get("tally") == tally:
-                channel, by_channel = Channel(values["channel"]), counts[values["comm_id"]]
-                delta = counter_delta(MessageStatus(values["tally_from"]), MessageStatus(values["status"]))
-                by_channel[channel] = by_channel.get(channel, Counts()) + delta
-        return self._close_tally(comm_id, tally, counts)
+                moves[values["comm_id"]].append(
+                    (
+                        Channel(values["channel"]),
+                        MessageStatus(values["tally_from"]),
+                        MessageStatus(values["status"]),
+                    )
+                )
+        return self._close_tally(comm_id, tally, {comm: status_moves(group) for comm, group in moves.items()})
 
     def _tally_item(self, home: str, token: str, changes: Sequence[DeliveryChange]) -> dict[str, Any]:
         """The tally: its messages' ids by communication (each message keeps its own change)."""
