@@ -14,7 +14,9 @@ Processes, as in production where AWS is not Herald's memory or CPU:
 - this process: creates the accounts and the communications through Herald's own services.
 
 `ROUNDS` rounds alternate. In each, a communication of a third of the messages (email and SMS,
-two languages) is sent and timed from the send request to `COMPLETED`, planning included; then,
+two languages) is sent and timed from the send request to `COMPLETED` (the end of the send
+invocation that marked it so, by the workers' clocks; this process only polls its counters twice
+a second, as an admin's page would, not ten times), planning included; then,
 while the workers stand aside, `CONCURRENCY` fresh processes send as many messages (same mix,
 same size) straight to the same provider endpoint with SES SendEmail / SNS Publish: the bare
 send rate. Each round's ratio compares the two under the same machine and moto state; the
@@ -65,6 +67,12 @@ PUBLIC_URL = "https://herald.example.com"
 BOUNCE_EVERY = 100
 EVENT_WAVE = 400  # events put on the queue at a time
 IDLE_SLEEP_S = (0.02, 0.32)  # an idle worker's pause between polls: from 20 ms, doubling up to 320 ms
+# How often this process looks at a communication's counters while waiting. A round's end is taken
+# from the workers' own clocks (the end of its last send invocation), not from when a poll noticed.
+POLL_S = 0.5
+# How long a worker keeps the operator settings (30 s in production): short, so the rate-limit run
+# starts soon after the limit is set, but not a read per worker every second while timing.
+SETTINGS_CACHE_S = 5
 WAIT_S, SMOKE_WAIT_S = 1800, 300  # the longest wait for a communication's sends or events
 
 
@@ -79,7 +87,7 @@ def _environment(moto_url: str, resources: dict[str, str]) -> dict[str, str]:
         "HERALD_EMAIL_RATE_PER_S": UNLIMITED,
         "HERALD_SMS_RATE_PER_S": UNLIMITED,
         "HERALD_SES_CONFIGURATION_SET": CONFIGURATION_SET,
-        "HERALD_SETTINGS_CACHE_S": "1",
+        "HERALD_SETTINGS_CACHE_S": str(SETTINGS_CACHE_S),
         # The bench times the pipeline, not a wait for the accounts' contact window to open.
         "HERALD_CONTACT_HOURS_START": "00:00",
         "HERALD_CONTACT_HOURS_END": "24:00",
@@ -210,14 +218,20 @@ class _Driver:
             rounds.append(
                 {"started": started, "completed": completed, "messages": 2 * per_round, "bare": bare}
             )
+        from chalicelib.adapters.dynamodb.communications import counter_name
+        from chalicelib.domain.models import Channel
+        from chalicelib.domain.operator_settings import RateLimits
+
+        reported = [counter_name(Channel.EMAIL, field) for field in ("delivered", "delivery_failed")]
         events_started = time.time()
         emails = {comm_id: self._publish_events(comm_id) for comm_id in comm_ids}
         for comm_id, count in emails.items():
-            self._wait(lambda c, n=count: c.counts.delivered + c.counts.delivery_failed >= n, comm_id)
+            self._wait(
+                lambda c, n=count: c.counts.delivered + c.counts.delivery_failed >= n,
+                comm_id,
+                likely=lambda counters, n=count: sum(int(counters.get(f, 0)) for f in reported) >= n,
+            )
         events_done = time.time()
-
-        from chalicelib.domain.models import Channel
-        from chalicelib.domain.operator_settings import RateLimits
 
         rate_accounts, _ = accounts_and_content(RATE_LIMIT_PER_S * self.rate_seconds, prefix="6")
         for account in rate_accounts:
@@ -227,7 +241,7 @@ class _Driver:
             {"rate_limits": RateLimits(email_per_s=RATE_LIMIT_PER_S, sms_per_s=RATE_LIMIT_PER_S)},
             by=self.admin,
         )
-        time.sleep(2.5)  # workers read the operator settings again (HERALD_SETTINGS_CACHE_S=1)
+        time.sleep(SETTINGS_CACHE_S + 1.5)  # the workers' settings caches have all expired
         rate_comm = self._draft("Rate limit", rate_accounts, content, channels=[Channel.EMAIL])
         rate_started = time.time()
         self._send_and_wait(rate_comm)
@@ -274,23 +288,41 @@ class _Driver:
 
     def _send_and_wait(self, comm_id: str) -> None:
         self.svc.communications.send(comm_id, by=self.admin)
-        communication = self._wait(lambda c: str(c.status) in ("COMPLETED", "FAILED"), comm_id)
+        communication = self._wait(
+            lambda c: str(c.status) in ("COMPLETED", "FAILED"),
+            comm_id,
+            likely=lambda counters: counters.get("tasks_done", 0) >= counters.get("tasks_planned", 1),
+        )
         counts = communication.counts
         if str(communication.status) != "COMPLETED" or counts.sent != counts.total:
             raise RuntimeError(f"{communication.name} ended {communication.status} with {counts}")
 
-    def _wait(self, done: Any, comm_id: str) -> Any:
+    def _wait(self, done: Any, comm_id: str, likely: Any = lambda counters: True) -> Any:
+        """Polls the communication's counters item until `likely` holds, then reads the whole
+        communication to check `done`: one small read per poll, as an admin's page refresh
+        would not take a consistent read of the content ten times a second."""
         deadline = time.monotonic() + self.wait_s
+        communication = None
         while True:
-            communication = self.svc.communication_store.get(comm_id)
-            if done(communication):
-                return communication
+            if likely(self._counters(comm_id)):
+                communication = self.svc.communication_store.get(comm_id)
+                if done(communication):
+                    return communication
             if time.monotonic() > deadline:
+                communication = self.svc.communication_store.get(comm_id)
                 raise RuntimeError(
                     f"{communication.name} not done within {self.wait_s} s: "
                     f"{communication.status} with {communication.counts}; {self._stuck(comm_id)}"
                 )
-            time.sleep(0.1)
+            time.sleep(POLL_S)
+
+    def _counters(self, comm_id: str) -> dict[str, Any]:
+        from chalicelib.adapters.dynamodb.common import from_item
+        from chalicelib.adapters.dynamodb.communications import counts_key
+
+        table = self.svc.settings.audiences_table
+        item = self.svc.dynamodb.get_item(TableName=table, Key=counts_key(comm_id), ConsistentRead=True)
+        return from_item(item.get("Item") or {})
 
     def _stuck(self, comm_id: str) -> str:
         """What a stalled run leaves behind: the queues' depths and the emails still without news."""
@@ -541,9 +573,21 @@ def _bare(work: Path, index: int, count: int) -> int:
 # -- figures ------------------------------------------------------------------------------------------
 
 
+def _finished(round_: dict[str, Any], stats: list[dict[str, Any]]) -> float:
+    """When a round's last plan or send invocation returned: the one that marked it COMPLETED."""
+    ends = [
+        started + duration
+        for worker in stats
+        for name, started, duration, _ in worker["invocations"]
+        if name != "events_worker" and round_["started"] <= started <= round_["completed"]
+    ]
+    return max(ends, default=round_["completed"])
+
+
 def _figures(measured: dict[str, Any], stats: list[dict[str, Any]]) -> dict[str, float]:
     rounds = measured["rounds"]
-    pipeline_rates = [r["messages"] / (r["completed"] - r["started"]) for r in rounds]
+    finished = [_finished(r, stats) for r in rounds]
+    pipeline_rates = [r["messages"] / (end - r["started"]) for r, end in zip(rounds, finished, strict=True)]
     ratios = [rate / r["bare"] for rate, r in zip(pipeline_rates, rounds, strict=True)]
     sending_windows = [(r["started"], r["completed"]) for r in rounds]
     busy: Counter[str] = Counter()
@@ -571,7 +615,7 @@ def _figures(measured: dict[str, Any], stats: list[dict[str, Any]]) -> dict[str,
     figures = {
         "pipeline_messages": float(sent),
         "pipeline_rounds": float(len(rounds)),
-        "pipeline_seconds": round(sum(r["completed"] - r["started"] for r in rounds), 2),
+        "pipeline_seconds": round(sum(finished) - sum(r["started"] for r in rounds), 2),
         "pipeline_messages_per_second": round(statistics.median(pipeline_rates), 1),
         "bare_sends_per_second": round(statistics.median(r["bare"] for r in rounds), 1),
         # The median of the rounds' ratios; the lowest and highest say how noisy the machine was.
