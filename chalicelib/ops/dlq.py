@@ -130,14 +130,17 @@ def redrive(sqs: Any, queue: DeadLetterQueue, limit: int | None = None) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    settings = get_settings()
+    sources = list(source_queues(settings))
     parser = argparse.ArgumentParser(prog="python -m chalicelib.ops.dlq", description=__doc__.split("\n")[0])
     parser.add_argument("action", nargs="?", choices=["list", "show", "redrive"], default="list")
-    parser.add_argument("queue", nargs="?", choices=["plan", "send", "urgent-send", "events"])
+    parser.add_argument("queue", nargs="?", choices=sources)
     parser.add_argument("--limit", type=int, default=None, help="at most this many messages")
     args = parser.parse_args(argv)
+    if args.action != "list" and args.queue is None:
+        parser.error(f"{args.action} needs a queue: one of {', '.join(sources)}")
     import boto3
 
-    settings = get_settings()
     sqs = boto3.client("sqs", region_name=settings.region)
     queues = dead_letter_queues(sqs, settings)
     if args.action == "list":
@@ -145,8 +148,6 @@ def main(argv: list[str] | None = None) -> int:
         for queue in queues:
             print(f"{queue.source:<12} {queue.name:<36} {queue.depth:>8}")
         return 0
-    if args.queue is None:
-        parser.error(f"{args.action} needs a queue: plan, send or urgent-send")
     queue = next(q for q in queues if q.source == args.queue)
     if args.action == "show":
         for message in peek(sqs, queue, args.limit or 50):
