@@ -43,7 +43,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -219,11 +219,14 @@ class _Driver:
             rounds.append(
                 {"started": started, "completed": completed, "messages": 2 * per_round, "bare": bare}
             )
-        from chalicelib.adapters.dynamodb.communications import counter_name
+        from chalicelib.adapters.dynamodb.communications import channel_counts
         from chalicelib.domain.models import Channel
         from chalicelib.domain.operator_settings import RateLimits
 
-        reported = [counter_name(Channel.EMAIL, field) for field in ("delivered", "delivery_failed")]
+        def reported(counters: dict[str, Any]) -> int:
+            emails = channel_counts(counters, [Channel.EMAIL])[Channel.EMAIL]
+            return emails.delivered + emails.delivery_failed
+
         events_started = time.time()
         # The first round's: enough to time the events worker per event, without a long wait.
         emails = {comm_id: self._publish_events(comm_id) for comm_id in comm_ids[:1]}
@@ -231,7 +234,7 @@ class _Driver:
             self._wait(
                 lambda c, n=count: c.counts.delivered + c.counts.delivery_failed >= n,
                 comm_id,
-                likely=lambda counters, n=count: sum(int(counters.get(f, 0)) for f in reported) >= n,
+                likely=lambda counters, n=count: reported(counters) >= n,
             )
         events_done = time.time()
 
@@ -301,12 +304,13 @@ class _Driver:
         if str(communication.status) != "COMPLETED" or counts.sent != counts.total:
             raise RuntimeError(f"{communication.name} ended {communication.status} with {counts}")
 
-    def _wait(self, done: Any, comm_id: str, likely: Any = lambda counters: True) -> Any:
+    def _wait(
+        self, done: Callable[[Any], bool], comm_id: str, likely: Callable[[dict[str, Any]], bool]
+    ) -> Any:
         """Polls the communication's counters item until `likely` holds, then reads the whole
         communication to check `done`: one small read per poll, as an admin's page refresh
         would not take a consistent read of the content ten times a second."""
         deadline = time.monotonic() + self.wait_s
-        communication = None
         while True:
             if likely(self._counters(comm_id)):
                 communication = self.svc.communication_store.get(comm_id)

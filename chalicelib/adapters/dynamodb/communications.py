@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import zlib
+from collections.abc import Iterable
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
@@ -52,6 +53,14 @@ COUNTS_SK = "counts"
 
 def counter_name(channel: Channel, field: str) -> str:
     return f"cnt_{channel}_{field}"
+
+
+def channel_counts(counters: dict[str, Any], channels: Iterable[Channel]) -> dict[Channel, Counts]:
+    """The counts item's counters (plain values), by channel: the inverse of `counter_values`."""
+    return {
+        channel: Counts(**{f: int(counters.get(counter_name(channel, f), 0)) for f in COUNT_FIELDS})
+        for channel in channels
+    }
 
 
 def counter_values(counts: dict[Channel, Counts]) -> dict[str, int]:
@@ -115,10 +124,7 @@ def communication_from_item(item: dict[str, Any], counts_item: dict[str, Any] | 
         wizard_step=values.get("wizard_step"),
         template_id=values.get("template_id"),
         audience=AudienceSummary(**values["audience"]) if values.get("audience") else AudienceSummary(),
-        counts_by_channel={
-            channel: Counts(**{f: int(counts.get(counter_name(channel, f), 0)) for f in COUNT_FIELDS})
-            for channel in channels
-        },
+        counts_by_channel=channel_counts(counts, channels),
         planning_done=bool(values.get("planning_done")),
         plan_state=values.get("plan_state", "queued"),
         plan_next=int(values.get("plan_next", 0)),
