@@ -244,6 +244,21 @@ class AuditEntry:
         }
 
 
+@dataclass(frozen=True)
+class Contact:
+    """What choosing an account's channels reads: whether it is active, its channels and addresses."""
+
+    account_id: str
+    channels: tuple[Channel, ...]
+    status: str = "active"
+    email: str | None = None
+    phone: str | None = None
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == "active"
+
+
 @dataclass
 class Account:
     account_id: str

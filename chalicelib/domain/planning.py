@@ -6,7 +6,10 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from chalicelib.domain.addresses import email_problem, phone_problem
-from chalicelib.domain.models import Account, Channel, Communication, SkipReason
+from chalicelib.domain.models import Account, Channel, Communication, Contact, SkipReason
+
+# An account, or what planning reads of one: both answer which channels and addresses it has.
+type Reachable = Account | Contact
 
 
 @dataclass(frozen=True)
@@ -15,7 +18,7 @@ class PlannedMessage:
     skip_reason: SkipReason | None = None
 
 
-def plan_channels(account: Account | None, comm_channels: Sequence[Channel]) -> list[PlannedMessage]:
+def plan_channels(account: Reachable | None, comm_channels: Sequence[Channel]) -> list[PlannedMessage]:
     """One message per channel in (account channels ∩ communication channels), or one skipped message.
 
     Skipped messages carry the reason known up front; the rest are to be sent.
@@ -31,7 +34,7 @@ def plan_channels(account: Account | None, comm_channels: Sequence[Channel]) -> 
     return [PlannedMessage(c, address_problem(account, c)) for c in chosen]
 
 
-def address_problem(account: Account, channel: Channel) -> SkipReason | None:
+def address_problem(account: Reachable, channel: Channel) -> SkipReason | None:
     if channel is Channel.EMAIL:
         if not account.email:
             return SkipReason.NO_EMAIL
@@ -41,7 +44,7 @@ def address_problem(account: Account, channel: Channel) -> SkipReason | None:
     return None if phone_problem(account.phone) is None else SkipReason.INVALID_PHONE
 
 
-def address_for(account: Account, channel: Channel) -> str | None:
+def address_for(account: Reachable, channel: Channel) -> str | None:
     return account.email if channel is Channel.EMAIL else account.phone
 
 

@@ -15,6 +15,7 @@ from chalicelib.domain.models import (
     Channel,
     Communication,
     CommunicationStatus,
+    Contact,
     Counts,
     Job,
     Message,
@@ -60,6 +61,11 @@ class AccountDirectory(Protocol):
 
     def get_many(self, account_ids: Sequence[str]) -> dict[str, Account]:
         """The accounts that exist among `account_ids`, by id (batched reads)."""
+        ...
+
+    def contacts(self, account_ids: Sequence[str]) -> dict[str, Contact]:
+        """What planning reads of the accounts that exist among `account_ids`, by id (batched reads
+        of those attributes only)."""
         ...
 
     def list(self, account_filter: AccountFilter, cursor: str | None, limit: int) -> Page[Account]: ...

@@ -193,7 +193,7 @@ class Planner:
 
     def _plan_chunk(self, communication: Communication, number: int) -> int:
         account_ids = self.audiences.chunk(communication.comm_id, number) or []
-        accounts = self.directory.get_many(account_ids)
+        accounts = self.directory.contacts(account_ids)
         planned = [
             PlannedAccount(
                 account_id,

@@ -10,6 +10,11 @@ So, in the local stack only: DynamoDB requests are served one at a time, and a t
 up just the items it writes, restoring those items if it is cancelled. DynamoDB itself isolates
 transactions; this gives the local stack the same guarantees.
 
+moto projects an item (a read's ProjectionExpression) by turning the whole item into plain
+Python once per projected attribute and back again: reading five attributes of a hundred
+accounts cost more than reading them whole. Projections of top-level attributes here take
+those attributes as they are.
+
 moto's PartiQL copies every item of every table for each statement, and its UPDATE applies a
 WHERE clause that matches nothing as a silent no-op. BatchExecuteStatement's conditional UPDATEs,
 in the form Herald writes them (see `parse_update`), are therefore applied to their item directly,
@@ -91,11 +96,35 @@ def install() -> None:
         with _LOCK:
             return _batch_execute(self, statements, batch_statements)
 
+    install_quick_projection()
     models.copy = _CopyWithoutTables(Table)  # type: ignore[assignment]
     models.DynamoDBBackend.batch_execute_statement = batch_execute_updates  # type: ignore[method-assign]
     DynamoHandler.call_action = call_action_alone  # type: ignore[method-assign]
     models.DynamoDBBackend.transact_write_items = transact_with_item_backups  # type: ignore[method-assign]
     _installed = True
+
+
+_projection_installed = False
+
+
+def install_quick_projection() -> None:
+    """Patch moto's item projection in this process (idempotent); nested paths keep moto's own."""
+    global _projection_installed
+    if _projection_installed:
+        return
+    from moto.dynamodb.models.dynamo_type import Item
+
+    project = Item.project
+
+    def project_top_level(self: Any, projection_expressions: list[list[str]]) -> Any:
+        names = [path[0] for path in projection_expressions if len(path) == 1]
+        if len(names) < len(projection_expressions) or any("[" in name for name in names):
+            return project(self, projection_expressions)
+        attrs = {name: self.attrs[name] for name in names if name in self.attrs}
+        return Item(hash_key=self.hash_key, range_key=self.range_key, attrs=attrs)  # Item copies each value
+
+    Item.project = project_top_level  # type: ignore[method-assign]
+    _projection_installed = True
 
 
 def _key_of(backend: Any, operation: str, body: dict[str, Any]) -> dict[str, Any] | None:

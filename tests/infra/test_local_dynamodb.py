@@ -151,3 +151,34 @@ def test_a_batch_of_more_than_25_statements_is_refused(dynamodb):
     with pytest.raises(ClientError) as refused:
         dynamodb.batch_execute_statement(Statements=statements)
     assert refused.value.response["Error"]["Code"] == "ValidationException"
+
+
+def test_projected_reads_return_exactly_the_named_attributes(dynamodb: Any) -> None:
+    item = {
+        "pk": {"S": "projected"},
+        "email": {"S": "ada@example.com"},
+        "channels": {"L": [{"S": "email"}, {"S": "sms"}]},
+        "prefs": {"M": {"lang": {"S": "fr"}, "tz": {"S": "UTC"}}},
+        "tags": {"SS": ["a", "b"]},
+        "bio": {"S": "x" * 2_000},
+    }
+    dynamodb.put_item(TableName=TABLE, Item=item)
+
+    def get(projection: str, names: dict[str, str] | None = None) -> dict[str, Any]:
+        extra = {"ExpressionAttributeNames": names} if names else {}
+        request = {"Keys": [{"pk": {"S": "projected"}}], "ProjectionExpression": projection, **extra}
+        response = dynamodb.batch_get_item(RequestItems={TABLE: request})
+        found: dict[str, Any] = response["Responses"][TABLE][0]
+        return found
+
+    top_level = get(
+        "#p0, #p1, #p2, #p3, nowhere",
+        {f"#p{i}": n for i, n in enumerate(["pk", "email", "channels", "tags"])},
+    )
+    assert top_level == {key: item[key] for key in ("pk", "email", "channels", "tags")}
+    # A nested path keeps moto's own projection.
+    assert get("prefs.lang, email") == {"prefs": {"M": {"lang": {"S": "fr"}}}, "email": item["email"]}
+    assert get("channels[1]") == {"channels": {"L": [{"S": "sms"}]}}
+    # The stored item is untouched by projecting it.
+    whole = dynamodb.get_item(TableName=TABLE, Key={"pk": {"S": "projected"}})["Item"]
+    assert whole == item

@@ -34,6 +34,7 @@ from chalicelib.domain.models import (
     Channel,
     Communication,
     CommunicationStatus,
+    Contact,
     ContactHours,
     Content,
     Counts,
@@ -149,6 +150,12 @@ class FakeAccountDirectory:
             account_id: copy.deepcopy(self.accounts[account_id])
             for account_id in dict.fromkeys(account_ids)
             if account_id in self.accounts
+        }
+
+    def contacts(self, account_ids: Sequence[str]) -> dict[str, Contact]:
+        return {
+            account_id: Contact(account_id, tuple(a.channels), a.status, a.email, a.phone)
+            for account_id, a in self.get_many(account_ids).items()
         }
 
     def list(self, account_filter: AccountFilter, cursor: str | None, limit: int) -> Page[Account]:

@@ -15,7 +15,7 @@ from chalicelib.adapters.dynamodb.common import (
     query_pages,
     to_item,
 )
-from chalicelib.domain.models import Account, Channel, Page
+from chalicelib.domain.models import Account, Channel, Contact, Page
 from chalicelib.domain.ports import AccountFilter
 
 FILTER_KEYS = ("service_area", "network_provider", "segment")
@@ -49,6 +49,21 @@ def account_from_item(item: dict[str, Any]) -> Account:
     )
 
 
+# What planning reads of an account: fewer attributes to send and parse on every planned chunk.
+CONTACT_ATTRIBUTES = ("account_id", "status", "channels", "email", "phone")
+
+
+def contact_from_item(item: dict[str, Any]) -> Contact:
+    values = from_item(item)
+    return Contact(
+        account_id=values["account_id"],
+        channels=tuple(Channel(c) for c in values.get("channels", [])),
+        status=values.get("status", "active"),
+        email=values.get("email"),
+        phone=values.get("phone"),
+    )
+
+
 class DynamoAccountDirectory:
     def __init__(self, client: Any, table: str) -> None:
         self._client = client
@@ -72,6 +87,11 @@ class DynamoAccountDirectory:
         keys = [{"account_id": {"S": account_id}} for account_id in dict.fromkeys(account_ids)]
         accounts = (account_from_item(item) for item in batch_get(self._client, self._table, keys))
         return {account.account_id: account for account in accounts}
+
+    def contacts(self, account_ids: Sequence[str]) -> dict[str, Contact]:
+        keys = [{"account_id": {"S": account_id}} for account_id in dict.fromkeys(account_ids)]
+        items = batch_get(self._client, self._table, keys, CONTACT_ATTRIBUTES)
+        return {contact.account_id: contact for contact in map(contact_from_item, items)}
 
     def list(self, account_filter: AccountFilter, cursor: str | None, limit: int) -> Page[Account]:
         query: dict[str, Any] = {"TableName": self._table}
