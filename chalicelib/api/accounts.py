@@ -8,6 +8,7 @@ from chalice.app import Request
 from chalicelib.api.http import (
     CSV_TYPES,
     caller,
+    current_request,
     json_object,
     json_response,
     limit_param,
@@ -23,17 +24,12 @@ from chalicelib.wiring import services
 bp = Blueprint(__name__)
 
 
-def _request() -> Request:
-    assert bp.current_request is not None
-    return bp.current_request
-
-
 @route(bp, "/accounts/export.csv", methods=["GET"])
 def export_accounts() -> Response:
     from chalicelib.domain.models import Job
 
     caller(bp)
-    exported = services().exports.export(_filter(_request()))
+    exported = services().exports.export(_filter(current_request(bp)))
     if isinstance(exported, Job):
         return json_response({"job_id": exported.job_id, "job": exported.to_api()}, status=202)
     return Response(
@@ -46,7 +42,7 @@ def export_accounts() -> Response:
 @route(bp, "/accounts/{account_id}", methods=["PUT"])
 def put_account(account_id: str) -> Response:
     caller(bp, write=True)
-    account, created = services().accounts.put(account_id, json_object(_request()))
+    account, created = services().accounts.put(account_id, json_object(current_request(bp)))
     return json_response(account.to_api(), status=201 if created else 200)
 
 
@@ -59,7 +55,7 @@ def get_account(account_id: str) -> Response:
 @route(bp, "/accounts", methods=["GET"])
 def list_accounts() -> Response:
     caller(bp)
-    request = _request()
+    request = current_request(bp)
     page = services().accounts.list_page(
         _filter(request), query_param(request, "cursor"), limit_param(request)
     )
@@ -79,5 +75,5 @@ def _values(raw: str | None) -> list[str] | None:
 @route(bp, "/accounts/import", methods=["POST"], content_types=CSV_TYPES)
 def import_accounts() -> Response:
     caller(bp, write=True)
-    body = raw_body(_request(), services().settings.max_csv_bytes)
+    body = raw_body(current_request(bp), services().settings.max_csv_bytes)
     return json_response(services().accounts.import_csv(body).to_api())

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from chalice import Blueprint, Response
-from chalice.app import Request
 
 from chalicelib.api.http import (
     CSV_TYPES,
     JSON_TYPES,
     caller,
     content_type,
+    current_request,
     json_object,
     json_response,
     limit_param,
@@ -35,11 +35,6 @@ bp = Blueprint(__name__)
 AUDIENCE_TEMPLATE = "account_id\n"
 
 
-def _request() -> Request:
-    assert bp.current_request is not None
-    return bp.current_request
-
-
 def _detail(communication: Communication) -> dict[str, object]:
     return communication.to_api(detail=True)
 
@@ -49,14 +44,14 @@ def create_communication() -> Response:
     from chalicelib.api.schemas import CommunicationCreate, validated
 
     admin = caller(bp, write=True)
-    fields = validated(CommunicationCreate, json_object(_request())).to_fields()
+    fields = validated(CommunicationCreate, json_object(current_request(bp))).to_fields()
     return json_response(_detail(services().communications.create(fields, by=admin)), status=201)
 
 
 @route(bp, "/communications", methods=["GET"])
 def list_communications() -> Response:
     caller(bp)
-    request = _request()
+    request = current_request(bp)
     status = _enum_param(CommunicationStatus, query_param(request, "status"), "status")
     page = services().communications.list_page(status, query_param(request, "cursor"), limit_param(request))
     return page_response(page, Communication.to_api)
@@ -90,7 +85,7 @@ def patch_communication(comm_id: str) -> Response:
     from chalicelib.api.schemas import CommunicationPatch, validated
 
     admin = caller(bp, write=True)
-    fields = validated(CommunicationPatch, json_object(_request())).to_fields()
+    fields = validated(CommunicationPatch, json_object(current_request(bp))).to_fields()
     return json_response(_detail(services().communications.update_draft(comm_id, fields, by=admin)))
 
 
@@ -104,7 +99,7 @@ def delete_communication(comm_id: str) -> Response:
 @route(bp, "/communications/{comm_id}/audience", methods=["PUT"], content_types=CSV_TYPES + JSON_TYPES)
 def put_audience(comm_id: str) -> Response:
     admin = caller(bp, write=True)
-    request = _request()
+    request = current_request(bp)
     if content_type(request) in JSON_TYPES:
         from chalicelib.api.schemas import AudienceFilterBody, validated
 
@@ -132,7 +127,7 @@ def preview(comm_id: str) -> Response:
     from chalicelib.api.schemas import PreviewBody, validated
 
     caller(bp)
-    body = validated(PreviewBody, json_object(_request()))
+    body = validated(PreviewBody, json_object(current_request(bp)))
     channel = Channel(body.channel) if body.channel else None
     return json_response(services().review.preview(comm_id, body.account_id, channel))
 
@@ -152,7 +147,7 @@ def test_send(comm_id: str) -> Response:
     from chalicelib.api.schemas import TestSendBody, validated
 
     admin = caller(bp, write=True)
-    body = validated(TestSendBody, json_object(_request()))
+    body = validated(TestSendBody, json_object(current_request(bp)))
     report = services().review.test_send(comm_id, admin, body.account_id, body.email, body.phone)
     return json_response(report)
 
@@ -168,7 +163,7 @@ def schedule_communication(comm_id: str) -> Response:
     from chalicelib.api.schemas import ScheduleBody, validated
 
     admin = caller(bp, write=True)
-    send_at = validated(ScheduleBody, json_object(_request())).moment
+    send_at = validated(ScheduleBody, json_object(current_request(bp))).moment
     return json_response(_detail(services().communications.schedule(comm_id, send_at, by=admin)))
 
 
@@ -211,7 +206,7 @@ def withdraw_communication(comm_id: str) -> Response:
 @route(bp, "/communications/{comm_id}/audit", methods=["GET"])
 def communication_audit(comm_id: str) -> Response:
     caller(bp)
-    request = _request()
+    request = current_request(bp)
     page = services().communications.audit_trail(
         comm_id, query_param(request, "cursor"), limit_param(request)
     )
@@ -221,7 +216,7 @@ def communication_audit(comm_id: str) -> Response:
 @route(bp, "/communications/{comm_id}/messages", methods=["GET"])
 def list_messages(comm_id: str) -> Response:
     caller(bp)
-    request = _request()
+    request = current_request(bp)
     channel = _enum_param(Channel, query_param(request, "channel"), "channel")
     statuses = _statuses(query_param(request, "status"))
     page = services().communications.list_messages(

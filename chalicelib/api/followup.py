@@ -10,6 +10,7 @@ from chalice.app import Request
 from chalicelib.api.http import (
     JSON_TYPES,
     caller,
+    current_request,
     json_object,
     json_response,
     limit_param,
@@ -27,11 +28,6 @@ from chalicelib.wiring import services
 bp = Blueprint(__name__)
 
 
-def _request() -> Request:
-    assert bp.current_request is not None
-    return bp.current_request
-
-
 def _wants_csv(request: Request) -> bool:
     headers: Any = request.headers or {}
     accept = str(headers.get("accept") or "")
@@ -41,7 +37,7 @@ def _wants_csv(request: Request) -> bool:
 @route(bp, "/communications/{comm_id}/send-failures", methods=["GET"])
 def send_failures(comm_id: str) -> Response:
     caller(bp)
-    request = _request()
+    request = current_request(bp)
     followup = services().followup
     if _wants_csv(request):
         lines = "".join(f"{account_id}\n" for account_id in followup.send_failure_account_ids(comm_id))
@@ -60,7 +56,7 @@ def send_failures(comm_id: str) -> Response:
 @route(bp, "/communications/{comm_id}/clone", methods=["POST"], content_types=JSON_TYPES)
 def clone_communication(comm_id: str) -> Response:
     admin = caller(bp, write=True)
-    request = _request()
+    request = current_request(bp)
     from chalicelib.api.schemas import CloneBody, validated
 
     only = validated(CloneBody, json_object(request) if request.raw_body else {}).only
@@ -80,7 +76,7 @@ def _channel(raw: str | None) -> Channel:
 @route(bp, "/suppressions", methods=["GET"])
 def list_suppressions() -> Response:
     caller(bp)
-    request = _request()
+    request = current_request(bp)
     raw_channel = query_param(request, "channel")
     channel = _channel(raw_channel) if raw_channel else None
     page = services().suppression_list.list(channel, query_param(request, "cursor"), limit_param(request))
@@ -92,7 +88,7 @@ def add_suppression() -> Response:
     caller(bp, write=True)
     from chalicelib.api.schemas import SuppressionBody, validated
 
-    body = validated(SuppressionBody, json_object(_request()))
+    body = validated(SuppressionBody, json_object(current_request(bp)))
     channel, address, reason = Channel(body.channel), body.address.strip(), body.reason or "manual"
     if (email_problem if channel is Channel.EMAIL else phone_problem)(address) is not None:
         raise ValidationError(

@@ -63,10 +63,15 @@ def route(bp: Blueprint, path: str, **options: Any) -> Callable[[Callable[..., A
     return register
 
 
-def caller(bp: Blueprint, write: bool = False) -> Admin:
+def current_request(bp: Blueprint) -> Request:
+    """The request a blueprint's route is serving (Chalice sets it before calling the route)."""
     request = bp.current_request
     assert request is not None
-    return authenticate(request, write=write)
+    return request
+
+
+def caller(bp: Blueprint, write: bool = False) -> Admin:
+    return authenticate(current_request(bp), write=write)
 
 
 def json_object(request: Request, max_bytes: int = 1024 * 1024) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from chalice.app import Request
 
 from chalicelib.api.http import (
     caller,
+    current_request,
     error_response,
     json_response,
     limit_param,
@@ -48,11 +49,6 @@ PAGE_HEADERS: dict[str, str | list[str]] = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
 }
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
-
-
-def _request() -> Request:
-    assert bp.current_request is not None
-    return bp.current_request
 
 
 def _headers(request: Request) -> dict[str, str]:
@@ -95,7 +91,7 @@ def _error_page(error: HeraldError) -> Response:
 @route(bp, "/unsubscribe", methods=["GET"])
 def unsubscribe_page() -> Response:
     """A confirmation page: visiting it (as link scanners do) changes nothing."""
-    token = query_param(_request(), "token") or ""
+    token = query_param(current_request(bp), "token") or ""
     try:
         request = services().opt_out.check(token)
     except HeraldError as error:
@@ -106,7 +102,7 @@ def unsubscribe_page() -> Response:
 @route(bp, "/unsubscribe", methods=["POST"], content_types=UNSUBSCRIBE_TYPES)
 def unsubscribe() -> Response:
     """RFC 8058 one-click unsubscribe (and the confirmation page's button); repeating it is harmless."""
-    request = _request()
+    request = current_request(bp)
     raw_body(request, MAX_UNSUBSCRIBE_BYTES)  # the body only says "List-Unsubscribe=One-Click"
     html = _wants_html(request)
     try:
@@ -132,7 +128,7 @@ def unsubscribe() -> Response:
 @route(bp, "/webhooks/twilio/inbound", methods=["POST"], content_types=TWILIO_TYPES)
 def twilio_inbound() -> Response:
     """Twilio's incoming-message webhook: STOP / START keywords change the suppression list."""
-    request = _request()
+    request = current_request(bp)
     query: Any = request.query_params or {}
     services().webhooks.twilio_inbound(
         _headers(request),
@@ -146,7 +142,7 @@ def twilio_inbound() -> Response:
 @route(bp, "/suppressions/audit", methods=["GET"])
 def suppressions_audit() -> Response:
     caller(bp)
-    request = _request()
+    request = current_request(bp)
     page = services().audit_log.list(
         SUPPRESSIONS_AUDIT_SUBJECT, query_param(request, "cursor"), limit_param(request)
     )
@@ -164,7 +160,7 @@ def account_audit(account_id: str) -> Response:
     from chalicelib.domain.erasure import account_audit_subject
 
     caller(bp)
-    request = _request()
+    request = current_request(bp)
     page = services().audit_log.list(
         account_audit_subject(account_id), query_param(request, "cursor"), limit_param(request)
     )

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from chalice import Blueprint, Response
-from chalice.app import Request
 
 from chalicelib.api.http import (
     JSON_TYPES,
     caller,
+    current_request,
     json_object,
     json_response,
     limit_param,
@@ -21,11 +21,6 @@ from chalicelib.wiring import services
 bp = Blueprint(__name__)
 
 
-def _request() -> Request:
-    assert bp.current_request is not None
-    return bp.current_request
-
-
 @route(bp, "/settings", methods=["GET"])
 def get_settings() -> Response:
     caller(bp)
@@ -37,13 +32,13 @@ def put_settings() -> Response:
     from chalicelib.api.schemas import SettingsBody, validated
 
     admin = caller(bp, write=True)
-    changes = validated(SettingsBody, json_object(_request())).to_changes()
+    changes = validated(SettingsBody, json_object(current_request(bp))).to_changes()
     return json_response(services().operator_settings.update(changes, by=admin).to_api())
 
 
 @route(bp, "/settings/audit", methods=["GET"])
 def settings_audit() -> Response:
     caller(bp)
-    request = _request()
+    request = current_request(bp)
     page = services().operator_settings.audit_trail(query_param(request, "cursor"), limit_param(request))
     return page_response(page, AuditEntry.to_api)

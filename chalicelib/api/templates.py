@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from chalice import Blueprint, Response
-from chalice.app import Request
 
 from chalicelib.api.http import (
     JSON_TYPES,
     caller,
+    current_request,
     json_object,
     json_response,
     limit_param,
@@ -21,24 +21,19 @@ from chalicelib.wiring import services
 bp = Blueprint(__name__)
 
 
-def _request() -> Request:
-    assert bp.current_request is not None
-    return bp.current_request
-
-
 @route(bp, "/templates", methods=["POST"], content_types=JSON_TYPES)
 def create_template() -> Response:
     from chalicelib.api.schemas import TemplateBody, validated
 
     admin = caller(bp, write=True)
-    fields = validated(TemplateBody, json_object(_request())).to_fields()
+    fields = validated(TemplateBody, json_object(current_request(bp))).to_fields()
     return json_response(services().templates.create(fields, by=admin).to_api(), status=201)
 
 
 @route(bp, "/templates", methods=["GET"])
 def list_templates() -> Response:
     caller(bp)
-    request = _request()
+    request = current_request(bp)
     page = services().templates.list_page(query_param(request, "cursor"), limit_param(request))
     return page_response(page, Template.to_api)
 
@@ -54,7 +49,7 @@ def put_template(template_id: str) -> Response:
     from chalicelib.api.schemas import TemplateBody, validated
 
     caller(bp, write=True)
-    fields = validated(TemplateBody, json_object(_request())).to_fields()
+    fields = validated(TemplateBody, json_object(current_request(bp))).to_fields()
     return json_response(services().templates.update(template_id, fields).to_api())
 
 

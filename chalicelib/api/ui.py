@@ -16,9 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from chalice import Blueprint, Response
-from chalice.app import Request
 
-from chalicelib.api.http import JSON_TYPES, json_object, json_response, route
+from chalicelib.api.http import JSON_TYPES, current_request, json_object, json_response, route
 from chalicelib.domain.errors import NotFound
 from chalicelib.settings import get_settings
 
@@ -51,11 +50,6 @@ class StaticFile:
     cache_control: str
 
 
-def _request() -> Request:
-    assert bp.current_request is not None
-    return bp.current_request
-
-
 @lru_cache(maxsize=64)
 def _static_file(relative: str) -> StaticFile:
     """A file under STATIC_DIR by its relative path; NotFound for anything else."""
@@ -83,7 +77,7 @@ def _serve(relative: str) -> Response:
     if relative == INDEX:
         headers["Content-Security-Policy"] = _content_security_policy(static.body)
         headers["Referrer-Policy"] = "no-referrer"
-    request_headers: Any = _request().headers or {}
+    request_headers: Any = current_request(bp).headers or {}
     if_none_match = str(request_headers.get("if-none-match") or "")
     if static.etag in [tag.strip() for tag in if_none_match.split(",")]:
         return Response(body="", status_code=304, headers=headers)
@@ -110,7 +104,7 @@ def _content_security_policy(index_html: str) -> str:
 
 def _redirect(suffix: str) -> Response:
     # The request's own path keeps API Gateway's stage prefix (/api/...), so the target does too.
-    path = str((_request().context or {}).get("path") or "/")
+    path = str((current_request(bp).context or {}).get("path") or "/")
     return Response(body="", status_code=302, headers={"Location": path.rstrip("/") + suffix})
 
 
@@ -164,6 +158,6 @@ def ui_dev_token() -> Response:
     from chalicelib.api.schemas import DevTokenRequest, validated
     from chalicelib.local.tokens import DEFAULT_TTL_S, ROLE_PERMISSIONS, mint_for_name
 
-    request = validated(DevTokenRequest, json_object(_request()))
+    request = validated(DevTokenRequest, json_object(current_request(bp)))
     token = mint_for_name(request.name, permissions=ROLE_PERMISSIONS[request.role])
     return json_response({"token": token, "expires_in": DEFAULT_TTL_S}, status=201)

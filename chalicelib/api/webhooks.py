@@ -7,7 +7,7 @@ from typing import Any
 from chalice import Blueprint, Response
 from chalice.app import Request
 
-from chalicelib.api.http import json_response, raw_body, route
+from chalicelib.api.http import current_request, json_response, raw_body, route
 from chalicelib.wiring import services
 
 bp = Blueprint(__name__)
@@ -17,11 +17,6 @@ WEBHOOK_TYPES = ["application/json", "text/plain", "application/x-www-form-urlen
 MAX_WEBHOOK_BYTES = 1024 * 1024
 
 
-def _request() -> Request:
-    assert bp.current_request is not None
-    return bp.current_request
-
-
 def _headers(request: Request) -> dict[str, str]:
     headers: Any = request.headers or {}
     return {str(k).lower(): str(v) for k, v in headers.items()}
@@ -29,20 +24,20 @@ def _headers(request: Request) -> dict[str, str]:
 
 @route(bp, "/webhooks/sendgrid", methods=["POST"], content_types=WEBHOOK_TYPES)
 def sendgrid_webhook() -> Response:
-    request = _request()
+    request = current_request(bp)
     result = services().webhooks.sendgrid(_headers(request), raw_body(request, MAX_WEBHOOK_BYTES))
     return json_response(result.to_api())
 
 
 @route(bp, "/webhooks/mailgun", methods=["POST"], content_types=WEBHOOK_TYPES)
 def mailgun_webhook() -> Response:
-    result = services().webhooks.mailgun(raw_body(_request(), MAX_WEBHOOK_BYTES))
+    result = services().webhooks.mailgun(raw_body(current_request(bp), MAX_WEBHOOK_BYTES))
     return json_response(result.to_api())
 
 
 @route(bp, "/webhooks/twilio", methods=["POST"], content_types=WEBHOOK_TYPES)
 def twilio_webhook() -> Response:
-    request = _request()
+    request = current_request(bp)
     query: Any = request.query_params or {}
     result = services().webhooks.twilio(
         _headers(request), raw_body(request, MAX_WEBHOOK_BYTES), {str(k): str(v) for k, v in query.items()}
@@ -52,5 +47,5 @@ def twilio_webhook() -> Response:
 
 @route(bp, "/webhooks/sns", methods=["POST"], content_types=WEBHOOK_TYPES)
 def sns_webhook() -> Response:
-    result = services().webhooks.sns(raw_body(_request(), MAX_WEBHOOK_BYTES))
+    result = services().webhooks.sns(raw_body(current_request(bp), MAX_WEBHOOK_BYTES))
     return json_response({"confirmed": True} if result is None else result.to_api())
