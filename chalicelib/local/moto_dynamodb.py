@@ -15,6 +15,10 @@ Python once per projected attribute and back again: reading five attributes of a
 accounts cost more than reading them whole. Projections of top-level attributes here take
 those attributes as they are.
 
+moto answers a Query on a table's own key by listing and sorting every item of the table, then
+keeping the partition asked for: listing a communication's messages, or reading its planning
+marks, took longer the more the whole table held. Here such a Query starts from that partition.
+
 moto's PartiQL copies every item of every table for each statement, and its UPDATE applies a
 WHERE clause that matches nothing as a silent no-op. BatchExecuteStatement's conditional UPDATEs,
 in the form Herald writes them (see `parse_update`), are therefore applied to their item directly,
@@ -97,11 +101,38 @@ def install() -> None:
             return _batch_execute(self, statements, batch_statements)
 
     install_quick_projection()
+    _query_partitions_directly(Table)
     models.copy = _CopyWithoutTables(Table)  # type: ignore[assignment]
     models.DynamoDBBackend.batch_execute_statement = batch_execute_updates  # type: ignore[method-assign]
     DynamoHandler.call_action = call_action_alone  # type: ignore[method-assign]
     models.DynamoDBBackend.transact_write_items = transact_with_item_backups  # type: ignore[method-assign]
     _installed = True
+
+
+def _query_partitions_directly(table_type: Any) -> None:
+    """A Query without an index lists only its partition's items (moto then sorts them by the
+    range key, as it did): requests are served one at a time here, so the table's `all_items`
+    can stand for the partition while moto's own query runs."""
+    query = table_type.query
+
+    def query_partition(self: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
+        index_name = kwargs.get("index_name", args[6] if len(args) > 6 else None)
+        if index_name is not None or hash_key is None:
+            return query(self, hash_key, *args, **kwargs)
+        found = self.items.get(hash_key)
+        if found is None:
+            partition = []
+        elif self.range_key_attr:
+            partition = list(found.values())
+        else:
+            partition = [found]
+        self.all_items = lambda: partition
+        try:
+            return query(self, hash_key, *args, **kwargs)
+        finally:
+            del self.all_items
+
+    table_type.query = query_partition
 
 
 _projection_installed = False

@@ -182,3 +182,45 @@ def test_projected_reads_return_exactly_the_named_attributes(dynamodb: Any) -> N
     # The stored item is untouched by projecting it.
     whole = dynamodb.get_item(TableName=TABLE, Key={"pk": {"S": "projected"}})["Item"]
     assert whole == item
+
+
+def test_a_query_reads_its_partition_in_key_order_with_paging(dynamodb: Any) -> None:
+    dynamodb.create_table(
+        TableName="ranged",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    for pk in ("a", "b", "c"):
+        for n in (3, 1, 4, 5, 9, 2, 6):
+            dynamodb.put_item(TableName="ranged", Item={"pk": {"S": pk}, "sk": {"S": f"task#{n}"}})
+        dynamodb.put_item(TableName="ranged", Item={"pk": {"S": pk}, "sk": {"S": "counts"}})
+
+    def keys(**options: Any) -> list[str]:
+        request = {
+            "TableName": "ranged",
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :task)",
+            "ExpressionAttributeValues": {":pk": {"S": "b"}, ":task": {"S": "task#"}},
+            **options,
+        }
+        found: list[str] = []
+        while True:
+            response = dynamodb.query(**request)
+            found += [item["sk"]["S"].removeprefix("task#") for item in response["Items"]]
+            if "LastEvaluatedKey" not in response:
+                return found
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    assert keys() == ["1", "2", "3", "4", "5", "6", "9"]
+    assert keys(ScanIndexForward=False, Limit=3) == ["9", "6", "5", "4", "3", "2", "1"]
+    nothing = dynamodb.query(
+        TableName="ranged",
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": "absent"}},
+    )
+    assert nothing["Items"] == [] and nothing["Count"] == 0
+    # The table's scan still sees every partition.
+    assert dynamodb.scan(TableName="ranged")["Count"] == 24
