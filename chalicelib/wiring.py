@@ -14,6 +14,7 @@ logger = logging.getLogger(__name__)
 DEV_UNSUBSCRIBE_KEY = "herald-dev-unsubscribe-key"
 
 if TYPE_CHECKING:
+    from chalicelib.adapters.events_queue import SqsDeliveryEventQueue
     from chalicelib.adapters.webhooks import DeliveryWebhooks
     from chalicelib.domain.accounts import AccountService
     from chalicelib.domain.audiences import AudienceService
@@ -294,7 +295,6 @@ class Services:
     @cached_property
     def delivery_tracker(self) -> DeliveryTracker:
         from chalicelib.adapters.dynamodb.deliveries import DynamoEventLog
-        from chalicelib.adapters.events_queue import SqsEarlyEventQueue
         from chalicelib.domain.delivery import DeliveryTracker
 
         s = self.settings
@@ -302,11 +302,18 @@ class Services:
             store=self.delivery_store,
             log=DynamoEventLog(self.dynamodb, s.delivery_events_table, s.event_retention_days),
             suppressions=self.suppression_list,
-            early=SqsEarlyEventQueue(self.sqs, s.events_queue, s.early_event_delay_s),
+            early=self.delivery_event_queue,
             max_attempts=s.early_event_attempts,
             provider_ids=self.provider_id_index if s.index_provider_ids else None,
             proofs=self.reconciler,
         )
+
+    @cached_property
+    def delivery_event_queue(self) -> SqsDeliveryEventQueue:
+        from chalicelib.adapters.events_queue import SqsDeliveryEventQueue
+
+        s = self.settings
+        return SqsDeliveryEventQueue(self.sqs, s.events_queue, s.early_event_delay_s)
 
     @cached_property
     def provider_id_index(self) -> Any:
@@ -339,7 +346,7 @@ class Services:
 
         s = self.settings
         return DeliveryWebhooks(
-            tracker=self.delivery_tracker,
+            inbox=self.delivery_event_queue,
             credential=self.provider_key,
             replay_guard=DynamoReplayGuard(self.dynamodb, s.delivery_events_table),
             sns_verifier=SnsMessageVerifier(s.events_topic_arns, self._fetch_from_sns),

@@ -1,11 +1,13 @@
-"""Provider webhooks: each request is verified by its provider's module, then its events are recorded.
+"""Provider webhooks: each request is verified by its provider's module, then its events are queued
+for the events worker (chalicelib/adapters/events_queue.py), which applies them in batches.
 
-Nothing is read from a body, let alone stored, before its signature checks out.
+Nothing is read from a body, let alone stored, before its signature checks out. A request is
+answered 200 only once its events are on the queue; otherwise the provider sends it again.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
@@ -21,7 +23,7 @@ from chalicelib.adapters.sns_events import (
     inbound_sms_from_envelope,
     parse_envelope,
 )
-from chalicelib.domain.delivery import DeliveryTracker, RecordResult
+from chalicelib.domain.delivery import DeliveryEvent
 from chalicelib.domain.errors import Forbidden
 from chalicelib.domain.optout import InboundSms, OptOutResult
 
@@ -34,9 +36,25 @@ class ReplayGuard(Protocol):
     def forget(self, namespace: str, token: str) -> None: ...
 
 
+class EventInbox(Protocol):
+    """Where verified events wait for the events worker (SqsDeliveryEventQueue)."""
+
+    def hand_over(self, events: Sequence[DeliveryEvent]) -> None: ...
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """What a webhook request came to: how many delivery events it queued."""
+
+    events: int
+
+    def to_api(self) -> dict[str, int]:
+        return {"accepted": self.events}
+
+
 @dataclass
 class DeliveryWebhooks:
-    tracker: DeliveryTracker
+    inbox: EventInbox
     credential: Callable[[str], str]
     replay_guard: ReplayGuard
     sns_verifier: SnsMessageVerifier
@@ -58,10 +76,15 @@ class DeliveryWebhooks:
     def _sendgrid_key(self) -> Any:
         return sendgrid.load_public_key(self._secret("sendgrid_webhook_public_key", "SendGrid"))
 
-    def sendgrid(self, headers: Mapping[str, str], body: bytes) -> RecordResult:
-        return self.tracker.record(sendgrid.events_from_webhook(headers, body, self._sendgrid_key))
+    def _accept(self, events: Sequence[DeliveryEvent]) -> Accepted:
+        if events:
+            self.inbox.hand_over(events)
+        return Accepted(len(events))
 
-    def mailgun(self, body: bytes) -> RecordResult:
+    def sendgrid(self, headers: Mapping[str, str], body: bytes) -> Accepted:
+        return self._accept(sendgrid.events_from_webhook(headers, body, self._sendgrid_key))
+
+    def mailgun(self, body: bytes) -> Accepted:
         key = self._secret("mailgun_signing_key", "Mailgun")
         used: list[str] = []
 
@@ -71,19 +94,19 @@ class DeliveryWebhooks:
 
         events = mailgun.events_from_webhook(body, key, first_use, self.mailgun_max_age_s)
         try:
-            return self.tracker.record(events)
+            return self._accept(events)
         except Exception:
-            # Not recorded: let Mailgun's retry of this very request through.
+            # Not queued: let Mailgun's retry of this very request through.
             for token in used:
                 self.replay_guard.forget("mailgun", token)
             raise
 
-    def twilio(self, headers: Mapping[str, str], body: bytes, query: Mapping[str, str]) -> RecordResult:
+    def twilio(self, headers: Mapping[str, str], body: bytes, query: Mapping[str, str]) -> Accepted:
         token = self._secret("twilio_auth_token", "Twilio")
-        return self.tracker.record(twilio.events_from_webhook(headers, body, query, self.public_url, token))
+        return self._accept(twilio.events_from_webhook(headers, body, query, self.public_url, token))
 
-    def sns(self, body: bytes) -> RecordResult | None:
-        """Record a notification's events; None for a (confirmed) subscription message."""
+    def sns(self, body: bytes) -> Accepted | None:
+        """Queue a notification's events; None for a (confirmed) subscription message."""
         envelope = parse_envelope(body)
         self.sns_verifier.verify(envelope)
         if envelope["Type"] == "SubscriptionConfirmation":
@@ -94,8 +117,8 @@ class DeliveryWebhooks:
         inbound = inbound_sms_from_envelope(envelope)
         if inbound is not None and self.inbound_sms is not None:
             self.inbound_sms(inbound)
-            return RecordResult()
-        return self.tracker.record(events_from_envelope(envelope))
+            return Accepted(0)
+        return self._accept(events_from_envelope(envelope))
 
     def twilio_inbound(
         self, headers: Mapping[str, str], body: bytes, query: Mapping[str, str]

@@ -254,7 +254,7 @@ def stored_events() -> list[dict[str, Any]]:
     return boto3.client("dynamodb").scan(TableName=get_settings().delivery_events_table)["Items"]
 
 
-def test_sendgrid_batch_webhook_is_verified_and_recorded_once(api, client, sent):
+def test_sendgrid_batch_webhook_is_verified_queued_and_recorded_once(api, client, sent):
     comm_id, by_address = sent["comm_id"], sent["by_address"]
     events = [
         sendgrid_event(comm_id, by_address["ok@example.com"], "processed"),
@@ -271,12 +271,23 @@ def test_sendgrid_batch_webhook_is_verified_and_recorded_once(api, client, sent)
     ]
     headers, body = sendgrid_request(events)
     first = post(client, "/webhooks/sendgrid", headers, body)
-    assert first.status_code == 200, first.body
-    assert first.json == {"applied": 2, "duplicates": 0, "stale": 0, "unknown": 1, "retried": 0}
-    again = post(client, "/webhooks/sendgrid", headers, body)
-    assert again.json["duplicates"] == 3
-    gone = api.call("get", f"/communications/{comm_id}/messages/{by_address['Gone@Example.com']['id']}").json
+    # The request only verifies and queues ("processed" is no delivery news): nothing changed yet.
+    assert (first.status_code, first.json) == (200, {"accepted": 3}), first.body
+    gone_id = by_address["Gone@Example.com"]["id"]
+    assert api.call("get", f"/communications/{comm_id}/messages/{gone_id}").json["status"] == "SENT"
+    # The events worker applies the batch: both reports, once, and logs the unknown message's event.
+    assert len(run_events_worker(client)) == 3
+    gone = api.call("get", f"/communications/{comm_id}/messages/{gone_id}").json
     assert (gone["status"], gone["error"]) == ("FAILED", "SendGrid bounce (5.1.1): 550 no such user")
+    ok = api.call("get", f"/communications/{comm_id}/messages/{by_address['ok@example.com']['id']}").json
+    assert ok["status"] == "DELIVERED"
+    counts = detail(api, comm_id)["counts"]
+    assert (counts["delivered"], counts["delivery_failed"]) == (1, 1)
+    # SendGrid sends the same batch again: accepted, and the worker counts nothing twice.
+    assert post(client, "/webhooks/sendgrid", headers, body).json == {"accepted": 3}
+    run_events_worker(client)
+    counts = detail(api, comm_id)["counts"]
+    assert (counts["delivered"], counts["delivery_failed"]) == (1, 1)
 
 
 def test_forged_webhooks_are_refused_and_record_nothing(api, client, sent):
@@ -324,7 +335,10 @@ def test_mailgun_webhook_replayed_or_stale_is_refused(api, client, sent):
     comm_id, message = sent["comm_id"], sent["by_address"]["ok@example.com"]
     headers = {"Content-Type": "application/json"}
     body = mailgun_body(comm_id, message, "token-1")
-    assert post(client, "/webhooks/mailgun", headers, body).json["applied"] == 1
+    assert post(client, "/webhooks/mailgun", headers, body).json == {"accepted": 1}
+    run_events_worker(client)
+    delivered = api.call("get", f"/communications/{comm_id}/messages/{message['id']}").json
+    assert delivered["status"] == "DELIVERED"
     replay = post(client, "/webhooks/mailgun", headers, body)
     assert (replay.status_code, replay.json["error"]["message"]) == (
         403,
@@ -334,6 +348,29 @@ def test_mailgun_webhook_replayed_or_stale_is_refused(api, client, sent):
         client, "/webhooks/mailgun", headers, mailgun_body(comm_id, message, "t-2", int(time.time()) - 7200)
     )
     assert stale.status_code == 403
+
+
+def test_a_mailgun_webhook_that_could_not_be_queued_is_answered_500_and_taken_on_its_retry(
+    api, client, sent, monkeypatch
+):
+    comm_id, message = sent["comm_id"], sent["by_address"]["ok@example.com"]
+    headers = {"Content-Type": "application/json"}
+    body = mailgun_body(comm_id, message, "token-sqs-down")
+    queue = services().delivery_event_queue
+
+    def sqs_down(events: Any) -> None:
+        raise RuntimeError("SQS is unavailable")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(queue, "hand_over", sqs_down)
+        refused = post(client, "/webhooks/mailgun", headers, body)
+    assert refused.status_code == 500
+    # Mailgun retries the very same request: its token was not spent on the failed attempt.
+    assert post(client, "/webhooks/mailgun", headers, body).json == {"accepted": 1}
+    run_events_worker(client)
+    assert (
+        api.call("get", f"/communications/{comm_id}/messages/{message['id']}").json["status"] == "DELIVERED"
+    )
 
 
 def test_twilio_status_callback_is_verified_against_the_public_url(api, client, sent):
@@ -353,7 +390,8 @@ def test_twilio_status_callback_is_verified_against_the_public_url(api, client, 
     bad = post(client, path, {**headers, "X-Twilio-Signature": "AAAA"}, urlencode(form).encode())
     assert bad.status_code == 403
     good = post(client, path, headers, urlencode(form).encode())
-    assert good.json["applied"] == 1
+    assert good.json == {"accepted": 1}
+    run_events_worker(client)
     stored = api.call("get", f"/communications/{comm_id}/messages/{message['id']}").json
     assert (stored["status"], stored["error"]) == (
         "FAILED",
@@ -577,7 +615,8 @@ def test_ses_events_over_an_sns_https_subscription(api, client, sent):
     }
     answer = post(client, "/webhooks/sns", headers, signed(notification))
     # THEN the subscription was confirmed at SNS, the certificate fetched once, the bounce recorded
-    assert answer.json["applied"] == 1
+    assert answer.json == {"accepted": 1}
+    run_events_worker(client)
     assert fetched == [cert_url, subscribe_url]
     stored = api.call("get", f"/communications/{comm_id}/messages/{message['id']}").json
     assert stored["status"] == "FAILED"
