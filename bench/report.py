@@ -85,6 +85,13 @@ def main() -> int:
         end="\n\n",
     )
     print(prefixed_table(results, "usd_per_million.", "part", "USD per million messages"), end="\n\n")
+    if "webhook_events" in results:
+        print(
+            prefixed_table(
+                results, "webhook_usd_per_million_events.", "part", "USD per million webhook reports"
+            ),
+            end="\n\n",
+        )
     print(planning_table(results))
     return 0
 

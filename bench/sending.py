@@ -4,7 +4,10 @@ A 20,000-message communication (10,000 accounts, email and SMS each, in English 
 goes through the real planner and send handlers on moto (in-process), fed by SQS as Lambda's
 event source would; then SES's events for its emails (`Delivery`, or a hard `Bounce`:
 bench/ses_events.py) go on the events queue in the envelope SNS delivers, and through
-the real events handler. Every call the application's boto3 clients make is counted with
+the real events handler; then Twilio's "delivered" status callbacks for some of its SMS, each
+its own signed request through the real `/webhooks/twilio` route (API Gateway's part priced per
+request), and the events handler applies what they queued: what a report that reaches Herald
+through a provider's webhook costs. Every call the application's boto3 clients make is counted with
 botocore event hooks; the provider calls (SES SendEmail, SNS Publish) are left out, as are the
 event source mapping's own ReceiveMessage/DeleteMessage
 (Lambda's, reported on their own line and priced with SQS in bench/costs.py).
@@ -36,8 +39,11 @@ import os
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlencode
 
 MESSAGES = 20_000
 QUICK_MESSAGES = 2_000
@@ -49,6 +55,11 @@ READ_KB = 4 * 1024
 CONFIGURATION_SET = "herald-dev"
 BOUNCE_EVERY = 100  # one email in a hundred bounces, the others are delivered
 EVENT_WAVE = 250  # emails whose events are published before the events handler drains them
+# Twilio status callbacks ("delivered"), one request each as Twilio posts them, for this many of
+# the run's SMS: the cost of a report that reaches Herald through a webhook and API Gateway.
+WEBHOOK_EVENTS = 2_000
+TWILIO_AUTH_TOKEN = "bench-twilio-auth-token"
+PUBLIC_URL = "https://herald.example.com"
 
 
 def measure(messages: int) -> dict[str, float]:
@@ -57,17 +68,25 @@ def measure(messages: int) -> dict[str, float]:
     import boto3
     from moto import mock_aws
 
+    from bench.pipeline import _patched_environ
     from chalicelib.local.resources import create_resources_with_clients
+    from chalicelib.settings import get_settings
     from chalicelib.wiring import services
     from tests.support import quicker_moto
 
-    with mock_aws(), quicker_moto():
+    def fresh() -> None:
+        # The handlers' services() and settings, read again from this environment (and after it).
+        get_settings.cache_clear()
+        services.cache_clear()
+
+    webhook_env = {"HERALD_TWILIO_AUTH_TOKEN": TWILIO_AUTH_TOKEN, "HERALD_PUBLIC_URL": PUBLIC_URL}
+    with mock_aws(), quicker_moto(), _patched_environ(webhook_env):
         create_resources_with_clients(boto3.client("cloudformation"), boto3.client("ses"))
-        services.cache_clear()  # the events handler's services(), on this moto
+        fresh()
         try:
             return _Bench(messages).run()
         finally:
-            services.cache_clear()
+            fresh()
 
 
 def run(smoke: bool = False, quick: bool = False) -> dict[str, float]:
@@ -131,17 +150,24 @@ class _Bench:
             email_rate_per_s="200",
             sms_rate_per_s="200",
             ses_configuration_set=CONFIGURATION_SET,
-            public_url="https://herald.example.com",
+            public_url=PUBLIC_URL,
         )
         self.svc = Services(self.settings, self.clock)
         self.requests: Counter[str] = Counter()
         self.phase_requests: Counter[str] = Counter()
+        self.phase_service_requests: Counter[tuple[str, str]] = Counter()
         self.write_units = 0.0
         self.phase_write_units: Counter[str] = Counter()
         self.table_write_units: Counter[tuple[str, str, str]] = Counter()
         self.read_units = 0.0
         self.esm_requests = 0
         self.invocations: Counter[str] = Counter()
+        # (wall, cpu) seconds of the handlers timed in-process (moto's work included).
+        self.handler_seconds: dict[str, list[float]] = {
+            "api_handler": [0.0, 0.0],
+            "events_worker": [0.0, 0.0],
+        }
+        self.accounts: list[Any] = []
         self.sent_emails: list[tuple[dict[str, Any], str]] = []
         self._phase = "send"
 
@@ -178,7 +204,7 @@ class _Bench:
         ddb = sum(n for (service, _), n in self.requests.items() if service == "dynamodb")
         sqs = sum(n for (service, _), n in self.requests.items() if service == "sqs")
         per = float(self.messages)
-        return {
+        measured = {
             "messages": per,
             "email_messages": float(emails),
             "delivery_events": float(events),
@@ -202,6 +228,8 @@ class _Bench:
                 for (phase, table, op), units in sorted(self.table_write_units.items())
             },
         }
+        # After the main figures: the callbacks are reports of messages already counted above.
+        return measured | self._webhook_reports(comm_id)
 
     def _sent_email(self, parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
         if "MessageId" in parsed:
@@ -247,9 +275,97 @@ class _Bench:
                 return
             self.esm_requests += 2 * math.ceil(len(batch) / 10)  # its receives and deletes
             self.invocations["events_worker"] += 1
-            response = events_worker.handle(sqs_event(batch, arn, REGION))
+            with self._timed("events_worker"):
+                response = events_worker.handle(sqs_event(batch, arn, REGION))
             assert not response.get("batchItemFailures"), response
             delete_batch(esm, url, batch)
+
+    @contextmanager
+    def _timed(self, function: str) -> Iterator[None]:
+        wall, cpu = time.perf_counter(), time.process_time()
+        try:
+            yield
+        finally:
+            spent = self.handler_seconds[function]
+            spent[0] += time.perf_counter() - wall
+            spent[1] += time.process_time() - cpu
+
+    def _webhook_reports(self, comm_id: str) -> dict[str, float]:
+        """Twilio's "delivered" callbacks for some of the SMS, each its own signed request through
+        the real route (which verifies and queues it), then the events handler applies them."""
+        import boto3
+        from chalice.test import Client
+
+        from app import app
+        from bench import costs
+        from chalicelib.adapters.sms import twilio
+        from chalicelib.domain.models import Channel, message_id_for
+
+        self._phase = "webhooks"
+        before = (self.phase_requests["webhooks"], self.read_units, self.esm_requests)
+        before_invocations = self.invocations["events_worker"]
+        before_worker = list(self.handler_seconds["events_worker"])
+        accounts = self.accounts[: min(WEBHOOK_EVENTS, len(self.accounts))]
+        with Client(app) as client:
+            for number, account in enumerate(accounts):
+                query = {
+                    "comm_id": comm_id,
+                    "message_id": message_id_for(comm_id, account.account_id, Channel.SMS),
+                }
+                form = [
+                    ("MessageSid", f"SM{number:032d}"),
+                    ("MessageStatus", "delivered"),
+                    ("To", account.phone),
+                ]
+                signature = twilio.compute_signature(
+                    TWILIO_AUTH_TOKEN, twilio.request_url(PUBLIC_URL, query), form
+                )
+                with self._timed("api_handler"):
+                    response = client.http.post(
+                        f"/webhooks/twilio?{urlencode(sorted(query.items()))}",
+                        headers={
+                            "Content-Type": "application/x-www-form-urlencoded",
+                            "X-Twilio-Signature": signature,
+                        },
+                        body=urlencode(form).encode(),
+                    )
+                assert response.status_code == 200, response.body
+        esm = boto3.client("sqs", region_name=REGION)
+        queue = self.settings.events_queue
+        self._drain_events(
+            esm, esm.get_queue_url(QueueName=queue)["QueueUrl"], f"arn:aws:sqs:{REGION}:{ACCOUNT}:{queue}"
+        )
+        sms = self.svc.communications.get(comm_id).counts_by_channel[Channel.SMS]
+        assert sms.delivered == len(accounts), sms
+        events = float(len(accounts))
+        herald_requests = self.phase_requests["webhooks"] - before[0]
+        sqs = self.phase_service_requests[("webhooks", "sqs")]
+        worker = [
+            now - then for now, then in zip(self.handler_seconds["events_worker"], before_worker, strict=True)
+        ]
+        api = self.handler_seconds["api_handler"]
+        usage = costs.Usage(
+            lambda_invocations=(events + self.invocations["events_worker"] - before_invocations) / events,
+            lambda_gb_seconds=(
+                costs.lambda_gb_seconds("api_handler", api[0], api[1])
+                + costs.lambda_gb_seconds("events_worker", worker[0], worker[1])
+            )
+            / events,
+            sqs_requests=(sqs + self.esm_requests - before[2]) / events,
+            sns_publishes=0.0,
+            ddb_write_units=self.phase_write_units["webhooks"] / events,
+            ddb_read_units=(self.read_units - before[1]) / events,
+            api_requests=1.0,
+        )
+        return {
+            "webhook_events": events,
+            "webhook_aws_requests_per_event": herald_requests / events,
+            "webhook_ddb_write_units_per_event": self.phase_write_units["webhooks"] / events,
+            "webhook_ddb_read_units_per_event": (self.read_units - before[1]) / events,
+            "webhook_api_handler_ms_per_event": 1000 * api[0] / events,
+            "webhook_usd_per_million_events": usage.usd_per_million(),
+            **{f"webhook_usd_per_million_events.{part}": usd * 1e6 for part, usd in usage.usd().items()},
+        }
 
     # -- the communication ----------------------------------------------------------------------
 
@@ -264,6 +380,7 @@ class _Bench:
         from chalicelib.domain.models import Channel
 
         accounts, content = accounts_and_content(self.messages // 2)
+        self.accounts = accounts
         self.svc.directory.put_many(accounts)
         draft = self.svc.communications.create(
             DraftFields(
@@ -334,6 +451,7 @@ class _Bench:
         if service not in PROVIDER_SERVICES:
             self.requests[(service, model.name)] += 1
             self.phase_requests[self._phase] += 1
+            self.phase_service_requests[(self._phase, service)] += 1
 
     def _snapshot(self, params: dict[str, Any], model: Any, context: dict[str, Any], **_: Any) -> None:
         writes = list(_writes(model.name, params))
@@ -591,6 +709,19 @@ def render(result: dict[str, float]) -> str:
         lines.append(f"{key:<34} {result[key]:>12.4f} {shown:>8}")
     lines += ["", f"{'AWS call':<34} {'count':>12}"]
     lines += [f"{key[6:]:<34} {value:>12.0f}" for key, value in result.items() if key.startswith("calls.")]
+    lines += [
+        "",
+        f"then {result['webhook_events']:.0f} Twilio status callbacks, a request each, to /webhooks/twilio:",
+        f"{'measure':<34} {'per event':>12}",
+    ]
+    for key in (
+        "webhook_aws_requests_per_event",
+        "webhook_ddb_write_units_per_event",
+        "webhook_ddb_read_units_per_event",
+        "webhook_api_handler_ms_per_event",
+        "webhook_usd_per_million_events",
+    ):
+        lines.append(f"{key:<34} {result[key]:>12.4f}")
     return "\n".join(lines)
 
 

@@ -27,6 +27,7 @@ OPERATOR_FIGURES = (
     "rate_limit_accuracy",
     "cold_start_ratio",
     "plan_peak_rss_mb_per_million",
+    "webhook_usd_per_million_events",
 )
 
 
