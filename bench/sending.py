@@ -38,9 +38,10 @@ import math
 import os
 import sys
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -137,6 +138,15 @@ TARGETS = {
 }
 
 
+@dataclass
+class _Timing:
+    """A handler's calls and their wall and CPU seconds."""
+
+    calls: int = 0
+    wall_s: float = 0.0
+    cpu_s: float = 0.0
+
+
 class _Bench:
     def __init__(self, messages: int) -> None:
         from chalicelib.settings import Settings
@@ -156,17 +166,13 @@ class _Bench:
         self.requests: Counter[str] = Counter()
         self.phase_requests: Counter[str] = Counter()
         self.phase_service_requests: Counter[tuple[str, str]] = Counter()
-        self.write_units = 0.0
         self.phase_write_units: Counter[str] = Counter()
         self.table_write_units: Counter[tuple[str, str, str]] = Counter()
-        self.read_units = 0.0
-        self.esm_requests = 0
+        self.phase_read_units: Counter[str] = Counter()
+        self.phase_esm_requests: Counter[str] = Counter()
         self.invocations: Counter[str] = Counter()
-        # (wall, cpu) seconds of the handlers timed in-process (moto's work included).
-        self.handler_seconds: dict[str, list[float]] = {
-            "api_handler": [0.0, 0.0],
-            "events_worker": [0.0, 0.0],
-        }
+        # By (phase, function): the handler calls timed in-process (moto's work included).
+        self.timings: defaultdict[tuple[str, str], _Timing] = defaultdict(_Timing)
         self.accounts: list[Any] = []
         self.sent_emails: list[tuple[dict[str, Any], str]] = []
         self._phase = "send"
@@ -213,11 +219,11 @@ class _Bench:
             "events_aws_requests_per_event": self.phase_requests["events"] / max(events, 1),
             "ddb_requests_per_message": ddb / per,
             "sqs_requests_per_message": sqs / per,
-            "ddb_write_units_per_message": self.write_units / per,
+            "ddb_write_units_per_message": sum(self.phase_write_units.values()) / per,
             "send_ddb_write_units_per_message": self.phase_write_units["send"] / per,
             "events_ddb_write_units_per_event": self.phase_write_units["events"] / max(events, 1),
-            "ddb_read_units_per_message": self.read_units / per,
-            "esm_sqs_requests_per_message": self.esm_requests / per,
+            "ddb_read_units_per_message": sum(self.phase_read_units.values()) / per,
+            "esm_sqs_requests_per_message": sum(self.phase_esm_requests.values()) / per,
             "sns_event_publishes_per_message": events / per,
             "sns_to_sqs_deliveries_per_message": events / per,
             "metered_seconds": elapsed,
@@ -273,7 +279,7 @@ class _Bench:
             batch = receive_batch(esm, url, batch_size)
             if not batch:
                 return
-            self.esm_requests += 2 * math.ceil(len(batch) / 10)  # its receives and deletes
+            self.phase_esm_requests[self._phase] += 2 * math.ceil(len(batch) / 10)  # receives, deletes
             self.invocations["events_worker"] += 1
             with self._timed("events_worker"):
                 response = events_worker.handle(sqs_event(batch, arn, REGION))
@@ -286,9 +292,10 @@ class _Bench:
         try:
             yield
         finally:
-            spent = self.handler_seconds[function]
-            spent[0] += time.perf_counter() - wall
-            spent[1] += time.process_time() - cpu
+            timing = self.timings[(self._phase, function)]
+            timing.calls += 1
+            timing.wall_s += time.perf_counter() - wall
+            timing.cpu_s += time.process_time() - cpu
 
     def _webhook_reports(self, comm_id: str) -> dict[str, float]:
         """Twilio's "delivered" callbacks for some of the SMS, each its own signed request through
@@ -301,10 +308,7 @@ class _Bench:
         from chalicelib.adapters.sms import twilio
         from chalicelib.domain.models import Channel, message_id_for
 
-        self._phase = "webhooks"
-        before = (self.phase_requests["webhooks"], self.read_units, self.esm_requests)
-        before_invocations = self.invocations["events_worker"]
-        before_worker = list(self.handler_seconds["events_worker"])
+        phase = self._phase = "webhooks"
         accounts = self.accounts[: min(WEBHOOK_EVENTS, len(self.accounts))]
         with Client(app) as client:
             for number, account in enumerate(accounts):
@@ -338,31 +342,31 @@ class _Bench:
         sms = self.svc.communications.get(comm_id).counts_by_channel[Channel.SMS]
         assert sms.delivered == len(accounts), sms
         events = float(len(accounts))
-        herald_requests = self.phase_requests["webhooks"] - before[0]
-        sqs = self.phase_service_requests[("webhooks", "sqs")]
-        worker = [
-            now - then for now, then in zip(self.handler_seconds["events_worker"], before_worker, strict=True)
-        ]
-        api = self.handler_seconds["api_handler"]
+        handlers = {
+            function: self.timings[(phase, function)] for function in ("api_handler", "events_worker")
+        }
+        write_units = self.phase_write_units[phase] / events
+        read_units = self.phase_read_units[phase] / events
         usage = costs.Usage(
-            lambda_invocations=(events + self.invocations["events_worker"] - before_invocations) / events,
-            lambda_gb_seconds=(
-                costs.lambda_gb_seconds("api_handler", api[0], api[1])
-                + costs.lambda_gb_seconds("events_worker", worker[0], worker[1])
+            lambda_invocations=sum(timing.calls for timing in handlers.values()) / events,
+            lambda_gb_seconds=sum(
+                costs.lambda_gb_seconds(function, timing.wall_s, timing.cpu_s)
+                for function, timing in handlers.items()
             )
             / events,
-            sqs_requests=(sqs + self.esm_requests - before[2]) / events,
+            sqs_requests=(self.phase_service_requests[(phase, "sqs")] + self.phase_esm_requests[phase])
+            / events,
             sns_publishes=0.0,
-            ddb_write_units=self.phase_write_units["webhooks"] / events,
-            ddb_read_units=(self.read_units - before[1]) / events,
+            ddb_write_units=write_units,
+            ddb_read_units=read_units,
             api_requests=1.0,
         )
         return {
             "webhook_events": events,
-            "webhook_aws_requests_per_event": herald_requests / events,
-            "webhook_ddb_write_units_per_event": self.phase_write_units["webhooks"] / events,
-            "webhook_ddb_read_units_per_event": (self.read_units - before[1]) / events,
-            "webhook_api_handler_ms_per_event": 1000 * api[0] / events,
+            "webhook_aws_requests_per_event": self.phase_requests[phase] / events,
+            "webhook_ddb_write_units_per_event": write_units,
+            "webhook_ddb_read_units_per_event": read_units,
+            "webhook_api_handler_ms_per_event": 1000 * handlers["api_handler"].wall_s / events,
             "webhook_usd_per_million_events": usage.usd_per_million(),
             **{f"webhook_usd_per_million_events.{part}": usd * 1e6 for part, usd in usage.usd().items()},
         }
@@ -415,7 +419,7 @@ class _Bench:
                 ).get("Messages", [])
                 if not batch:
                     continue  # Lambda's pollers wait on an empty queue (a fixed cost, not per message)
-                self.esm_requests += 1
+                self.phase_esm_requests[self._phase] += 1
                 worked = True
                 self.invocations["plan_worker" if lane == "plan" else lane.replace("-", "_") + "_worker"] += 1
                 event = sqs_event(batch, f"arn:aws:sqs:{REGION}:{ACCOUNT}:{lane}", REGION)
@@ -430,7 +434,7 @@ class _Bench:
                         {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)
                     ],
                 )
-                self.esm_requests += 1
+                self.phase_esm_requests[self._phase] += 1
             if not worked:
                 return
 
@@ -466,12 +470,11 @@ class _Bench:
             size = max(_size(before), _size(after))
             units = math.ceil(size / KB) if size else 1
             charged = factor * (units + _index_units(table, before, after))
-            self.write_units += charged
             self.phase_write_units[self._phase] += charged
             self.table_write_units[(self._phase, table.removeprefix("herald-dev-"), model.name)] += charged
 
     def _charge_reads(self, parsed: dict[str, Any], model: Any, context: dict[str, Any], **_: Any) -> None:
-        self.read_units += _read_units(model.name, context.get("bench_params", {}), parsed)
+        self.phase_read_units[self._phase] += _read_units(model.name, context.get("bench_params", {}), parsed)
 
 
 # A styled notice: about 6 KB of HTML per language, as a real email template is, of varied text

@@ -70,6 +70,12 @@ def current_request(bp: Blueprint) -> Request:
     return request
 
 
+def lowercase_headers(request: Request) -> dict[str, str]:
+    """The request's headers with lower-case names, as signature checks look them up."""
+    headers: Any = request.headers or {}
+    return {str(k).lower(): str(v) for k, v in headers.items()}
+
+
 def caller(bp: Blueprint, write: bool = False) -> Admin:
     return authenticate(current_request(bp), write=write)
 
@@ -107,6 +113,12 @@ def content_type(request: Request) -> str:
 def query_param(request: Request, name: str) -> str | None:
     params: Any = request.query_params or {}
     return params.get(name) or None
+
+
+def query_params(request: Request) -> dict[str, str]:
+    """Every query parameter, as a signature check reads them."""
+    params: Any = request.query_params or {}
+    return {str(k): str(v) for k, v in params.items()}
 
 
 def limit_param(request: Request) -> int:

@@ -7,7 +7,6 @@ itself by its signed token, the second by Twilio's signature. Erasure is for adm
 from __future__ import annotations
 
 from html import escape
-from typing import Any
 
 from chalice import Blueprint, Response
 from chalice.app import Request
@@ -18,8 +17,10 @@ from chalicelib.api.http import (
     error_response,
     json_response,
     limit_param,
+    lowercase_headers,
     page_response,
     query_param,
+    query_params,
     raw_body,
     route,
 )
@@ -51,13 +52,8 @@ PAGE_HEADERS: dict[str, str | list[str]] = {
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 
 
-def _headers(request: Request) -> dict[str, str]:
-    headers: Any = request.headers or {}
-    return {str(k).lower(): str(v) for k, v in headers.items()}
-
-
 def _wants_html(request: Request) -> bool:
-    return "text/html" in _headers(request).get("accept", "").lower()
+    return "text/html" in lowercase_headers(request).get("accept", "").lower()
 
 
 def _page(title: str, body: str, status: int = 200) -> Response:
@@ -129,11 +125,10 @@ def unsubscribe() -> Response:
 def twilio_inbound() -> Response:
     """Twilio's incoming-message webhook: STOP / START keywords change the suppression list."""
     request = current_request(bp)
-    query: Any = request.query_params or {}
     services().webhooks.twilio_inbound(
-        _headers(request),
+        lowercase_headers(request),
         raw_body(request, MAX_INBOUND_BYTES),
-        {str(k): str(v) for k, v in query.items()},
+        query_params(request),
     )
     # An empty TwiML answer: Twilio sends no reply of ours (it confirms STOP / START itself).
     return Response(body=EMPTY_TWIML, status_code=200, headers={"Content-Type": "text/xml"})

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from chalice import Blueprint, Response
-from chalice.app import Request
 
-from chalicelib.api.http import current_request, json_response, raw_body, route
+from chalicelib.api.http import (
+    current_request,
+    json_response,
+    lowercase_headers,
+    query_params,
+    raw_body,
+    route,
+)
 from chalicelib.wiring import services
 
 bp = Blueprint(__name__)
@@ -17,15 +21,10 @@ WEBHOOK_TYPES = ["application/json", "text/plain", "application/x-www-form-urlen
 MAX_WEBHOOK_BYTES = 1024 * 1024
 
 
-def _headers(request: Request) -> dict[str, str]:
-    headers: Any = request.headers or {}
-    return {str(k).lower(): str(v) for k, v in headers.items()}
-
-
 @route(bp, "/webhooks/sendgrid", methods=["POST"], content_types=WEBHOOK_TYPES)
 def sendgrid_webhook() -> Response:
     request = current_request(bp)
-    result = services().webhooks.sendgrid(_headers(request), raw_body(request, MAX_WEBHOOK_BYTES))
+    result = services().webhooks.sendgrid(lowercase_headers(request), raw_body(request, MAX_WEBHOOK_BYTES))
     return json_response(result.to_api())
 
 
@@ -38,9 +37,10 @@ def mailgun_webhook() -> Response:
 @route(bp, "/webhooks/twilio", methods=["POST"], content_types=WEBHOOK_TYPES)
 def twilio_webhook() -> Response:
     request = current_request(bp)
-    query: Any = request.query_params or {}
     result = services().webhooks.twilio(
-        _headers(request), raw_body(request, MAX_WEBHOOK_BYTES), {str(k): str(v) for k, v in query.items()}
+        lowercase_headers(request),
+        raw_body(request, MAX_WEBHOOK_BYTES),
+        query_params(request),
     )
     return json_response(result.to_api())
 

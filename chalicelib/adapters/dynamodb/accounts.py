@@ -64,6 +64,11 @@ def contact_from_item(item: dict[str, Any]) -> Contact:
     )
 
 
+def _keys(account_ids: Sequence[str]) -> list[dict[str, Any]]:
+    """The keys of these accounts, each once."""
+    return [{"account_id": {"S": account_id}} for account_id in dict.fromkeys(account_ids)]
+
+
 class DynamoAccountDirectory:
     def __init__(self, client: Any, table: str) -> None:
         self._client = client
@@ -84,13 +89,13 @@ class DynamoAccountDirectory:
         return account_from_item(item) if item else None
 
     def get_many(self, account_ids: Sequence[str]) -> dict[str, Account]:
-        keys = [{"account_id": {"S": account_id}} for account_id in dict.fromkeys(account_ids)]
-        accounts = (account_from_item(item) for item in batch_get(self._client, self._table, keys))
+        accounts = (
+            account_from_item(item) for item in batch_get(self._client, self._table, _keys(account_ids))
+        )
         return {account.account_id: account for account in accounts}
 
     def contacts(self, account_ids: Sequence[str]) -> dict[str, Contact]:
-        keys = [{"account_id": {"S": account_id}} for account_id in dict.fromkeys(account_ids)]
-        items = batch_get(self._client, self._table, keys, CONTACT_ATTRIBUTES)
+        items = batch_get(self._client, self._table, _keys(account_ids), CONTACT_ATTRIBUTES)
         return {contact.account_id: contact for contact in map(contact_from_item, items)}
 
     def list(self, account_filter: AccountFilter, cursor: str | None, limit: int) -> Page[Account]:
@@ -116,11 +121,10 @@ class DynamoAccountDirectory:
         return Page([account_from_item(item) for item in items], next_cursor)
 
     def statuses(self, account_ids: Sequence[str]) -> dict[str, str]:
-        keys = [{"account_id": {"S": account_id}} for account_id in dict.fromkeys(account_ids)]
         items = batch_get(
             self._client,
             self._table,
-            keys,
+            _keys(account_ids),
             ProjectionExpression="account_id, #status",
             ExpressionAttributeNames={"#status": "status"},
         )
