@@ -51,6 +51,12 @@ def events_worker(event):
     return workers.events.handle(event.to_dict())
 
 
+# One file (at most 1 MB of events, Firehose's buffer) per invocation.
+@app.on_sqs_message(queue=settings.event_files_queue, batch_size=1)
+def event_files_worker(event):
+    return workers.event_files.handle(event.to_dict())
+
+
 @app.schedule(Rate(1, unit=Rate.MINUTES))
 def schedule_tick(event):
     return workers.schedule.handle(event.to_dict())

@@ -151,6 +151,14 @@ class Settings:
         default_factory=lambda: _env("HERALD_SUPPRESSIONS_TABLE", _resource("suppressions"))
     )
     events_queue: str = field(default_factory=lambda: _env("HERALD_EVENTS_QUEUE", _resource("events")))
+    # SES's and End User Messaging's delivery events, as Firehose writes them in files: the bucket
+    # (global name, set by the deployment and the local stack), the queue its notifications go to,
+    # and the delivery stream (only the local stack writes to it; AWS's services do in production).
+    events_bucket: str = field(default_factory=lambda: _env("HERALD_EVENTS_BUCKET", _resource("events")))
+    event_files_queue: str = field(
+        default_factory=lambda: _env("HERALD_EVENT_FILES_QUEUE", _resource("event-files"))
+    )
+    events_stream: str = field(default_factory=lambda: _env("HERALD_EVENTS_STREAM", _resource("events")))
     # SNS topics whose messages /webhooks/sns accepts (comma-separated ARNs).
     events_topic_arns: tuple[str, ...] = field(
         default_factory=lambda: tuple(a for a in _env("HERALD_EVENTS_TOPIC_ARNS", "").split(",") if a)

@@ -518,6 +518,12 @@ class Services:
         return S3FileStore(self._client("s3"), self.settings.files_bucket)
 
     @cached_property
+    def event_files(self) -> Any:
+        from chalicelib.adapters.event_files import S3EventFiles
+
+        return S3EventFiles(self._client("s3"), self.settings.events_bucket)
+
+    @cached_property
     def template_store(self) -> Any:
         from chalicelib.adapters.dynamodb.templates import DynamoTemplateStore
 

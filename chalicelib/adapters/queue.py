@@ -112,7 +112,7 @@ def job_id_from_body(body: str) -> str:
     return str(json.loads(body)["job_id"])
 
 
-def upload_keys_from_body(body: str) -> list[str]:
+def created_keys_from_body(body: str) -> list[str]:
     """Object keys of the files an S3 ObjectCreated notification reports (none for s3:TestEvent)."""
     from urllib.parse import unquote_plus
 

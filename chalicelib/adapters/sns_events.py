@@ -171,13 +171,21 @@ def events_from_envelope(envelope: dict[str, Any]) -> list[DeliveryEvent]:
     message = _message(envelope)
     if eum.is_inbound_sms(message):
         return []  # a recipient's reply, not delivery news: see inbound_sms_from_envelope
+    if not (ses.is_ses_event(message) or eum.is_sms_event(message)):
+        logger.info(
+            "SNS notification that is not a delivery event", extra={"topic_arn": envelope.get("TopicArn")}
+        )
+        return []
+    return events_from_aws_message(message)
+
+
+def events_from_aws_message(message: dict[str, Any]) -> list[DeliveryEvent]:
+    """The delivery event of one SES or End User Messaging SMS event record (none for other records),
+    however it arrived: in an SNS notification or in a file Firehose wrote."""
     if ses.is_ses_event(message):
         event = ses.map_event(message)
     elif eum.is_sms_event(message):
         event = eum.map_event(message)
     else:
-        logger.info(
-            "SNS notification that is not a delivery event", extra={"topic_arn": envelope.get("TopicArn")}
-        )
         return []
     return [event] if event else []

@@ -30,6 +30,9 @@ LOCAL_RESOURCE_TYPES = frozenset(
     {"AWS::DynamoDB::Table", "AWS::SQS::Queue", "AWS::SNS::Topic", "AWS::S3::Bucket", "AWS::KMS::Key"}
 )
 SECRET_TYPE = "AWS::SecretsManager::Secret"
+# moto's CloudFormation skips delivery streams: the local stack creates them through Firehose's API.
+DELIVERY_STREAM_TYPE = "AWS::KinesisFirehose::DeliveryStream"
+LOCAL_ACCOUNT = "123456789012"  # moto's default account
 
 DUMMY_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 
@@ -86,7 +89,7 @@ def create_resources_with_clients(
     secretsmanager: Any = None,
 ) -> dict[str, str]:
     """Create the tables, queues (with DLQ redrive), topics, buckets (with their lifecycle
-    rules and S3 notifications) and the SES sender identity;
+    rules and S3 notifications), the events delivery stream and the SES sender identity;
     with a `secretsmanager` client, the template's (empty) provider-key secrets too.
 
     With a ``dynamodb`` client, the tables' TimeToLiveSpecification is applied too (moto's
@@ -121,6 +124,7 @@ def create_resources_with_clients(
     }
     if created:
         _configure_buckets(cloudformation, physical)
+        _create_delivery_streams(cloudformation, physical, stage)
     return _environment(physical)
 
 
@@ -171,6 +175,26 @@ def _configure_buckets(cloudformation: Any, physical: dict[str, str]) -> None:
             s3.put_bucket_notification_configuration(
                 Bucket=bucket, NotificationConfiguration={"QueueConfigurations": configurations}
             )
+
+
+def _create_delivery_streams(cloudformation: Any, physical: dict[str, str], stage: str) -> None:
+    """Create the template's Firehose delivery streams (moto's CloudFormation does not know them),
+    writing to the stack's buckets with the template's prefixes and buffering."""
+    firehose = _sibling_client(cloudformation, "firehose")
+    for resource in load_template()["Resources"].values():
+        if resource.get("Type") != DELIVERY_STREAM_TYPE:
+            continue
+        props = resource["Properties"]
+        destination = dict(props["ExtendedS3DestinationConfiguration"])
+        bucket = physical[destination["BucketARN"]["Fn::GetAtt"][0]]
+        role = destination["RoleARN"]["Fn::GetAtt"][0]
+        destination["BucketARN"] = f"arn:aws:s3:::{bucket}"
+        destination["RoleARN"] = f"arn:aws:iam::{LOCAL_ACCOUNT}:role/{role}"
+        firehose.create_delivery_stream(
+            DeliveryStreamName=props["DeliveryStreamName"]["Fn::Sub"].replace("${Stage}", stage),
+            DeliveryStreamType=props["DeliveryStreamType"],
+            ExtendedS3DestinationConfiguration=destination,
+        )
 
 
 def _lifecycle_rule(rule: dict[str, Any]) -> dict[str, Any]:

@@ -10,8 +10,9 @@ provider would:
   ``StatusCallback`` URL;
 - any other path is AWS: it is passed through to moto, except that an SESv2 ``SendEmail`` with a
   configuration set gets SES events, and an End User Messaging ``SendTextMessage`` (which moto
-  lacks) is answered here and gets SMS events, both published through moto's SNS topic, whose SQS
-  subscription feeds the events queue — the path AWS itself takes.
+  lacks) is answered here and gets SMS events, both put on moto's events delivery stream, which
+  writes them to the events bucket, whose notifications feed the event files queue — the path AWS
+  itself takes.
 
 What happens to a message depends on its address (see README, "Test addresses"):
 
@@ -152,7 +153,7 @@ class Sandboxes:
         port: int = 0,
         report_delay_s: float = 0.5,
         region: str = "us-east-1",
-        events_topic_arn: str = "",
+        events_stream: str = "",
     ) -> None:
         from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -160,7 +161,7 @@ class Sandboxes:
         self.moto_url = moto_url.rstrip("/")
         self.report_delay_s = report_delay_s
         self.region = region
-        self.events_topic_arn = events_topic_arn
+        self.events_stream = events_stream
         self.sendgrid_api_key = "SG.sandbox-" + secrets.token_urlsafe(16)
         self.sendgrid_signing_key = ec.generate_private_key(ec.SECP256R1())
         self.mailgun_api_key = "key-" + secrets.token_hex(16)
@@ -177,7 +178,7 @@ class Sandboxes:
         self._server = ThreadingHTTPServer((host, port), self._handler_class())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="sandboxes", daemon=True)
-        self._sns: Any = None
+        self._firehose: Any = None
 
     # -- lifecycle and configuration --------------------------------------------------------------
 
@@ -652,7 +653,7 @@ class Sandboxes:
         headers = {"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": signature}
         self._post("twilio", callback, urlencode(form).encode(), headers)
 
-    # -- AWS: SES and End User Messaging events through moto's SNS --------------------------------
+    # -- AWS: SES and End User Messaging events through moto's Firehose ---------------------------
 
     def _to_moto(
         self, method: str, path: str, headers: Any, body: bytes
@@ -707,7 +708,7 @@ class Sandboxes:
                 "headers": {h["Name"]: h["Value"] for h in request["Content"]["Simple"].get("Headers") or []},
             },
         )
-        if configuration_set and self.events_topic_arn:
+        if configuration_set and self.events_stream:
             sent_at = time.time()
             self._reporter.later(
                 self.report_delay_s,
@@ -857,7 +858,7 @@ class Sandboxes:
                 "configuration_set": request.get("ConfigurationSetName"),
             },
         )
-        if request.get("ConfigurationSetName") and self.events_topic_arn:
+        if request.get("ConfigurationSetName") and self.events_stream:
             requested_at = int(time.time() * 1000)
             self._reporter.later(
                 self.report_delay_s, lambda: self._eum_report(request, message_id, requested_at, fate)
@@ -910,19 +911,22 @@ class Sandboxes:
             )
 
     def _publish(self, source: str, event: dict[str, Any]) -> None:
-        if self._sns is None:
+        if self._firehose is None:
             import boto3
 
-            self._sns = boto3.client(
-                "sns",
+            self._firehose = boto3.client(
+                "firehose",
                 endpoint_url=self.moto_url,
                 region_name=self.region,
                 aws_access_key_id="testing",
                 aws_secret_access_key="testing",
             )
-        self._sns.publish(TopicArn=self.events_topic_arn, Message=json.dumps(event))
+        # As AWS does, one JSON record per event; moto writes each record as its own file.
+        self._firehose.put_record(
+            DeliveryStreamName=self.events_stream, Record={"Data": json.dumps(event).encode()}
+        )
         with self._lock:
-            self.webhooks.append({"provider": source, "to": "sns", "event": event.get("eventType")})
+            self.webhooks.append({"provider": source, "to": "firehose", "event": event.get("eventType")})
 
     # -- posting reports ------------------------------------------------------------------------------
 

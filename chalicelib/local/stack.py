@@ -139,6 +139,10 @@ class EmbeddedStack:
     def events_topic_arn(self) -> str:
         return f"arn:aws:sns:{LOCAL_REGION}:{MOTO_ACCOUNT_ID}:herald-{self._stage()}-events"
 
+    @property
+    def events_stream(self) -> str:
+        return f"herald-{self._stage()}-events"
+
     # -- lifecycle -------------------------------------------------------------------------------
 
     def start(self) -> Self:
@@ -251,7 +255,7 @@ class EmbeddedStack:
             port=self.sandbox_port,
             report_delay_s=self.report_delay_s,
             region=LOCAL_REGION,
-            events_topic_arn=self.events_topic_arn,
+            events_stream=self.events_stream,
         ).start()
 
     def _start_moto(self) -> None:
@@ -292,7 +296,7 @@ class EmbeddedStack:
         if self.stage is not None:
             env["HERALD_STAGE"] = self.stage
         # SES and End User Messaging calls go through the sandbox (it passes SES on to moto and
-        # publishes their events); the third-party providers are the sandbox.
+        # puts their events on the events delivery stream); the third-party providers are the sandbox.
         env.update(self.sandboxes.environment())
         stage = self._stage()
         local_defaults = {

@@ -4,8 +4,9 @@
     python -m chalicelib.ops.dlq show send            # what is in the send queue's DLQ
     python -m chalicelib.ops.dlq redrive send         # move it back to the send queue
 
-Queues: plan, send, urgent-send, events. Sending a task back is safe: claims drop what was already
-done; so is sending delivery events back: tracking applies each event once.
+Queues: plan, send, urgent-send, events, event-files. Sending a task back is safe: claims drop what
+was already done; so is sending delivery events (or a file of them) back: tracking applies each
+event once.
 ``make dlq`` runs it against the local stack.
 """
 
@@ -26,7 +27,7 @@ BATCH = 10
 
 @dataclass(frozen=True)
 class DeadLetterQueue:
-    source: str  # plan | send | urgent-send
+    source: str  # plan | send | urgent-send | events | event-files
     source_url: str
     name: str
     url: str
@@ -39,6 +40,7 @@ def source_queues(settings: Settings) -> dict[str, str]:
         "send": settings.send_queue,
         "urgent-send": settings.urgent_send_queue,
         "events": settings.events_queue,
+        "event-files": settings.event_files_queue,
     }
 
 
@@ -74,6 +76,8 @@ def describe(body: str) -> str:
         return f"provider event from {raw.get('TopicArn')}"
     if isinstance(raw, dict) and RETRY_KEY in raw:
         return f"{len(raw[RETRY_KEY])} delivery events handed back (attempt {raw.get('attempt')})"
+    if isinstance(raw, dict) and raw.get("Records") and "s3" in raw["Records"][0]:
+        return f"file of delivery events {raw['Records'][0]['s3'].get('object', {}).get('key')}"
     return f"unexpected: {body[:120]!r}"
 
 

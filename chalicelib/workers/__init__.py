@@ -1,5 +1,5 @@
 """Queue and schedule handlers: parse the event, call a service."""
 
-from chalicelib.workers import audience_import, events, jobs, plan, schedule, send, sweep
+from chalicelib.workers import audience_import, event_files, events, jobs, plan, schedule, send, sweep
 
-__all__ = ["audience_import", "events", "jobs", "plan", "schedule", "send", "sweep"]
+__all__ = ["audience_import", "event_files", "events", "jobs", "plan", "schedule", "send", "sweep"]

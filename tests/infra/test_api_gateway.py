@@ -90,34 +90,66 @@ def test_stage_is_throttled_traced_and_measured(template: dict[str, Any]) -> Non
     assert settings["MetricsEnabled"] is True
 
 
-def test_email_and_sms_events_reach_the_events_queue_through_one_topic(template: dict[str, Any]) -> None:
+def test_email_and_sms_events_reach_the_event_files_queue_through_one_delivery_stream(
+    template: dict[str, Any],
+) -> None:
+    resources = template["Resources"]
+    stream = resources["EventsDeliveryStream"]["Properties"]
+    destination = stream["ExtendedS3DestinationConfiguration"]
+    assert destination["BucketARN"] == {"Fn::GetAtt": ["EventsBucket", "Arn"]}
+    assert destination["Prefix"] == "events/"
+    # Files of at most 1 MB (the worker records one per invocation), written at least every minute.
+    assert destination["BufferingHints"] == {"IntervalInSeconds": 60, "SizeInMBs": 1}
+    assert stream["DeliveryStreamEncryptionConfigurationInput"] == {"KeyType": "AWS_OWNED_CMK"}
+
+    bucket = resources["EventsBucket"]["Properties"]
+    (notification,) = bucket["NotificationConfiguration"]["QueueConfigurations"]
+    assert notification["Queue"] == {"Fn::GetAtt": ["EventFilesQueue", "Arn"]}
+    assert notification["Filter"] == {"S3Key": {"Rules": [{"Name": "prefix", "Value": "events/"}]}}
+    rules = {rule["Id"]: rule for rule in bucket["LifecycleConfiguration"]["Rules"]}
+    assert rules["expire-event-files"]["ExpirationInDays"] == {"Ref": "EventFileRetentionDays"}
+    assert set(bucket["PublicAccessBlockConfiguration"].values()) == {True}
+    (queue_statement,) = resources["EventFilesQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert queue_statement["Principal"] == {"Service": "s3.amazonaws.com"}
+    assert queue_statement["Condition"]["ArnEquals"] == {
+        "aws:SourceArn": {"Fn::Sub": "arn:${AWS::Partition}:s3:::herald-${Stage}-${AWS::AccountId}-events"}
+    }
+    assert bucket["BucketName"] == {"Fn::Sub": "herald-${Stage}-${AWS::AccountId}-events"}
+
+    to_stream = {"Fn::GetAtt": ["EventsDeliveryStream", "Arn"]}
+    publisher = {"Fn::GetAtt": ["EventsPublisherRole", "Arn"]}
+    email = resources["EmailEventsToStream"]["Properties"]
+    assert email["ConfigurationSetName"] == {"Ref": "EmailConfigurationSet"}
+    assert email["EventDestination"]["KinesisFirehoseDestination"] == {
+        "DeliveryStreamARN": to_stream,
+        "IAMRoleARN": publisher,
+    }
+    # Delivery news only: a Send event per email would double what each message costs downstream.
+    matched = set(email["EventDestination"]["MatchingEventTypes"])
+    assert {"bounce", "complaint", "delivery", "reject"} <= matched and "send" not in matched
+    (sms,) = resources["SmsConfigurationSet"]["Properties"]["EventDestinations"]
+    assert sms["KinesisFirehoseDestination"] == {"DeliveryStreamArn": to_stream, "IamRoleArn": publisher}
+    assert sms["Enabled"] is True
+
+    role = resources["EventsPublisherRole"]["Properties"]
+    (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert set(trust["Principal"]["Service"]) == {"ses.amazonaws.com", "sms-voice.amazonaws.com"}
+    (policy,) = role["Policies"]
+    (grant,) = policy["PolicyDocument"]["Statement"]
+    assert set(grant["Action"]) == {"firehose:PutRecord", "firehose:PutRecordBatch"}
+    assert grant["Resource"] == to_stream
+
+
+def test_sms_replies_reach_the_events_queue_through_the_topic(template: dict[str, Any]) -> None:
     resources = template["Resources"]
     topic = resources["EventsTopic"]["Properties"]
     assert topic["Subscription"] == [{"Protocol": "sqs", "Endpoint": {"Fn::GetAtt": ["EventsQueue", "Arn"]}}]
     assert resources["EventsQueue"]["Properties"]["QueueName"] == {"Fn::Sub": "herald-${Stage}-events"}
-    assert resources["EventsDeadLetterQueue"]["Properties"]["QueueName"] == {
-        "Fn::Sub": "herald-${Stage}-events-dlq"
-    }
-
     (queue_statement,) = resources["EventsQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"]
     assert queue_statement["Principal"] == {"Service": "sns.amazonaws.com"}
-    assert queue_statement["Action"] == "sqs:SendMessage"
     assert queue_statement["Condition"] == {"ArnEquals": {"aws:SourceArn": {"Ref": "EventsTopic"}}}
-
-    email = resources["EmailEventsToTopic"]["Properties"]
-    assert email["ConfigurationSetName"] == {"Ref": "EmailConfigurationSet"}
-    assert email["EventDestination"]["SnsDestination"] == {"TopicARN": {"Ref": "EventsTopic"}}
-    # Delivery news only: a Send event per email would double what SNS, SQS and Lambda cost per message.
-    matched = set(email["EventDestination"]["MatchingEventTypes"])
-    assert {"bounce", "complaint", "delivery", "reject"} <= matched and "send" not in matched
-    (sms,) = resources["SmsConfigurationSet"]["Properties"]["EventDestinations"]
-    assert sms["SnsDestination"] == {"TopicArn": {"Ref": "EventsTopic"}} and sms["Enabled"] is True
-
     (publishers,) = resources["EventsTopicPolicy"]["Properties"]["PolicyDocument"]["Statement"]
-    assert set(publishers["Principal"]["Service"]) == {"ses.amazonaws.com", "sms-voice.amazonaws.com"}
-    key_statements = resources["TopicsKey"]["Properties"]["KeyPolicy"]["Statement"]
-    services = {s for st in key_statements for s in st["Principal"].get("Service", [])}
-    assert {"ses.amazonaws.com", "sms-voice.amazonaws.com", "cloudwatch.amazonaws.com"} <= services
+    assert publishers["Principal"]["Service"] == ["sms-voice.amazonaws.com"]
     assert topic["KmsMasterKeyId"] == {"Ref": "TopicsKey"}
     assert resources["TopicsKey"]["Properties"]["EnableKeyRotation"] is True
 

@@ -34,12 +34,12 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
         yield {r["LogicalResourceId"]: r["PhysicalResourceId"] for r in resources["StackResources"]}
 
 
-def test_an_ses_event_published_to_the_events_topic_lands_in_the_events_queue(stack: dict[str, str]) -> None:
+def test_an_sms_reply_published_to_the_events_topic_lands_in_the_events_queue(stack: dict[str, str]) -> None:
     sns, sqs = boto3.client("sns"), boto3.client("sqs")
     (topic_arn,) = [
         t["TopicArn"] for t in sns.list_topics()["Topics"] if t["TopicArn"].endswith(":herald-dev-events")
     ]
-    event = {"eventType": "Delivery", "mail": {"messageId": "0100018c-ses-id"}}
+    event = {"originationNumber": "+15145551111", "destinationNumber": "+12065550152", "messageBody": "STOP"}
 
     sns.publish(TopicArn=topic_arn, Message=json.dumps(event))
 
@@ -54,6 +54,40 @@ def test_an_ses_event_published_to_the_events_topic_lands_in_the_events_queue(st
         ]
     )
     assert redrive["deadLetterTargetArn"].endswith(":herald-dev-events-dlq")
+
+
+def test_events_put_on_the_delivery_stream_reach_the_event_files_queue_as_a_file(
+    stack: dict[str, str],
+) -> None:
+    from chalicelib.adapters.event_files import S3EventFiles
+    from chalicelib.adapters.queue import created_keys_from_body
+
+    firehose, sqs = boto3.client("firehose"), boto3.client("sqs")
+    sent_at = "2026-11-27T12:00:00.000Z"
+    delivery = {"eventType": "Delivery", "mail": {"messageId": "0100018c-ses-id", "timestamp": sent_at}}
+    bounce = {"eventType": "Bounce", "mail": {"messageId": "0100018c-ses-id-2", "timestamp": sent_at}}
+
+    firehose.put_record_batch(
+        DeliveryStreamName="herald-dev-events",
+        Records=[{"Data": json.dumps(e).encode()} for e in (delivery, bounce)],
+    )
+
+    url = sqs.get_queue_url(QueueName="herald-dev-event-files")["QueueUrl"]
+    received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    # S3 also reports that the notification was set up (an s3:TestEvent, naming no file).
+    (key,) = [key for message in received for key in created_keys_from_body(message["Body"])]
+    assert key.startswith("events/")
+    events = S3EventFiles(boto3.client("s3"), stack["EventsBucket"]).events(key)
+    assert [(e.provider_message_id, str(e.outcome)) for e in events] == [
+        ("0100018c-ses-id", "delivered"),
+        ("0100018c-ses-id-2", "bounced"),
+    ]
+    redrive = json.loads(
+        sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["RedrivePolicy"])["Attributes"][
+            "RedrivePolicy"
+        ]
+    )
+    assert redrive["deadLetterTargetArn"].endswith(":herald-dev-event-files-dlq")
 
 
 def test_the_files_bucket_is_encrypted_and_takes_an_upload(stack: dict[str, str]) -> None:

@@ -120,7 +120,10 @@ def test_creating_resources_twice_is_harmless(aws: None) -> None:
     tables = [r for r in local_template()["Resources"].values() if r["Type"] == "AWS::DynamoDB::Table"]
     env = create_resources_with_clients(boto3.client("cloudformation"), boto3.client("ses"), stage="dev")
     assert len(boto3.client("dynamodb").list_tables()["TableNames"]) == len(tables) == 10
-    assert env == {"HERALD_FILES_BUCKET": f"herald-dev-{ACCOUNT_ID}-files"}
+    assert env == {
+        "HERALD_FILES_BUCKET": f"herald-dev-{ACCOUNT_ID}-files",
+        "HERALD_EVENTS_BUCKET": f"herald-dev-{ACCOUNT_ID}-events",
+    }
 
 
 @pytest.mark.infra

@@ -24,7 +24,7 @@ from tests.integration.test_delivery_tracking import (  # noqa: F401 (delivery_e
     T,
     delivery_env,
     detail,
-    publish,
+    publish_to_topic,
     ses_event,
 )
 from tests.support import SimulatedClock
@@ -120,7 +120,7 @@ def test_counts_equal_the_records_whatever_dies_midway(api, client, monkeypatch,
     monkeypatch.setattr(store, "_tally_settle_s", 5.0)
     _dying(rng, monkeypatch)
     # WHEN the reports arrive, and SQS redelivers until every record went through
-    publish(*reports)
+    publish_to_topic(*reports)
     _run_events_worker_until_drained(client, clock)
     # A record that failed five times in a row lands in the DLQ: the operator sends it back.
     sqs = boto3.client("sqs")

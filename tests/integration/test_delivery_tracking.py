@@ -15,6 +15,7 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from chalicelib.adapters.queue import created_keys_from_body
 from chalicelib.adapters.sms import twilio
 from chalicelib.settings import get_settings
 from chalicelib.wiring import services
@@ -86,13 +87,28 @@ def ses_event(
 
 
 def publish(*events: dict[str, Any]) -> None:
+    """As SES and End User Messaging publish to a configuration set's delivery stream: one JSON
+    record per event (moto's Firehose writes each call's records as one file)."""
+    boto3.client("firehose").put_record_batch(
+        DeliveryStreamName=get_settings().events_stream,
+        Records=[{"Data": json.dumps(event).encode()} for event in events],
+    )
+
+
+def publish_to_topic(*events: dict[str, Any]) -> None:
+    """As SES's identity notifications (or an operator's own topic) reach the events queue."""
     sns = boto3.client("sns")
     for event in events:
         sns.publish(TopicArn=TOPIC_ARN, Message=json.dumps(event))
 
 
 def run_events_worker(client) -> list[dict[str, Any]]:
+    """The event files worker, then the events worker (what the files handed back), until both
+    queues are empty."""
     records: list[dict[str, Any]] = []
+    while batch := deliver_once(client, get_settings().event_files_queue, "event_files_worker"):
+        # Not S3's s3:TestEvent, sent when the bucket's notifications were set up.
+        records += [r for r in batch if "s3:TestEvent" not in r["body"]]
     while batch := deliver_once(client, get_settings().events_queue, "events_worker"):
         records += batch
     return records
@@ -112,18 +128,20 @@ BOUNCE = {
 }
 
 
-def test_ses_events_through_sns_and_sqs_fill_in_statuses_counts_and_suppressions(api, client, sent):
+def test_ses_events_in_a_firehose_file_fill_in_statuses_counts_and_suppressions(api, client, sent):
     comm_id, by_address = sent["comm_id"], sent["by_address"]
-    # GIVEN SES publishing a delivery, a hard bounce and a complaint through the SNS topic
+    # GIVEN SES publishing a delivery, a hard bounce and a complaint to the delivery stream
     publish(
         ses_event(comm_id, by_address["ok@example.com"], "Delivery", T),
         ses_event(comm_id, by_address["Gone@Example.com"], "Bounce", T, **BOUNCE),
         ses_event(comm_id, by_address["angry@example.com"], "Delivery", T),
         ses_event(comm_id, by_address["angry@example.com"], "Complaint", T + timedelta(minutes=9)),
     )
-    # WHEN the events worker gets the SQS batch (SNS envelopes, not raw)
+    # WHEN the event files worker gets S3's notification of the file Firehose wrote
     records = run_events_worker(client)
-    assert json.loads(records[0]["body"])["Type"] == "Notification"
+    (file_record,) = [r for r in records if "ObjectCreated" in r["body"]]
+    (key,) = created_keys_from_body(file_record["body"])
+    assert key.startswith("events/")
     # THEN the messages list shows delivered and failed, with SES's words
     messages = {
         m["address"]: m
@@ -195,15 +213,17 @@ def test_an_event_before_its_message_is_recorded_waits_on_the_queue(api, client,
     message = api.call("get", f"/communications/{comm_id}/messages").json["items"][0]
     early = {**message, "id": "00000000-0000-0000-0000-000000000000"}  # not recorded (yet)
     publish(ses_event(comm_id, early, "Delivery", T))
+    while deliver_once(client, get_settings().event_files_queue, "event_files_worker"):
+        pass
     handed_back = deliver_once(client, get_settings().events_queue, "events_worker")
-    assert len(handed_back) == 1
+    assert json.loads(handed_back[0]["body"])["attempt"] == 1
     retry = deliver_once(client, get_settings().events_queue, "events_worker")
-    assert json.loads(retry[0]["body"])["attempt"] == 1
+    assert json.loads(retry[0]["body"])["attempt"] == 2
 
 
 def test_an_unreadable_record_fails_alone(api, client, sent):
     comm_id, by_address = sent["comm_id"], sent["by_address"]
-    publish(ses_event(comm_id, by_address["ok@example.com"], "Delivery", T))
+    publish_to_topic(ses_event(comm_id, by_address["ok@example.com"], "Delivery", T))
     sqs = boto3.client("sqs")
     url = sqs.get_queue_url(QueueName=get_settings().events_queue)["QueueUrl"]
     sqs.send_message(QueueUrl=url, MessageBody="{not json")
@@ -214,6 +234,25 @@ def test_an_unreadable_record_fails_alone(api, client, sent):
     payload = client.lambda_.invoke("events_worker", event).payload
     poison = next(m["MessageId"] for m in messages if m["Body"] == "{not json")
     assert payload == {"batchItemFailures": [{"itemIdentifier": poison}]}
+    assert api.call("get", f"/communications/{comm_id}").json["counts"]["delivered"] == 1
+
+
+def test_a_file_that_is_not_json_fails_alone_and_an_unreadable_event_in_a_file_is_skipped(api, client, sent):
+    from chalicelib.local.pollers import sqs_event
+
+    comm_id, by_address = sent["comm_id"], sent["by_address"]
+    settings = get_settings()
+    boto3.client("s3").put_object(Bucket=settings.events_bucket, Key="events/garbage", Body=b"\x00 not json")
+    no_id = {"eventType": "Delivery", "mail": {"timestamp": "2026-11-26T14:00:00.000Z"}, "delivery": {}}
+    publish(no_id, ses_event(comm_id, by_address["ok@example.com"], "Delivery", T))
+    sqs = boto3.client("sqs")
+    url = sqs.get_queue_url(QueueName=settings.event_files_queue)["QueueUrl"]
+    messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"])["Messages"]
+    event = sqs_event(messages, f"arn:aws:sqs:us-east-1:{ACCOUNT}:{settings.event_files_queue}", "us-east-1")
+    payload = client.lambda_.invoke("event_files_worker", event).payload
+    # THEN only the garbage file goes back (to end in the DLQ); the other file's good event counts
+    garbage = next(m["MessageId"] for m in messages if "garbage" in m["Body"])
+    assert payload == {"batchItemFailures": [{"itemIdentifier": garbage}]}
     assert api.call("get", f"/communications/{comm_id}").json["counts"]["delivered"] == 1
 
 
@@ -436,7 +475,7 @@ def test_ses_identity_notifications_without_tags_map_through_the_provider_id_ind
     notification = ses_event(comm_id, message, "Bounce", T, **BOUNCE)
     del notification["mail"]["tags"]
     notification["notificationType"] = notification.pop("eventType")
-    publish(notification)
+    publish_to_topic(notification)
     run_events_worker(client)
     # THEN the message it belongs to failed
     stored = api.call("get", f"/communications/{comm_id}/messages/{message['id']}").json
@@ -455,11 +494,11 @@ def test_a_worker_dying_while_writing_leaves_counts_exact_after_redelivery(api, 
     def dies(*args, **kwargs):
         raise TimeoutError("Lambda timed out")
 
-    # GIVEN a worker that dies while writing statuses and counters (SQS keeps the records)
+    # GIVEN a worker that dies while writing statuses and counters (SQS keeps the file's record)
     monkeypatch.setattr(store, "apply", dies)
-    queue = get_settings().events_queue
-    records = deliver_once(client, queue, "events_worker", delete=False)
-    assert len(records) == 2
+    queue = get_settings().event_files_queue
+    records = deliver_once(client, queue, "event_files_worker", delete=False)
+    assert any("ObjectCreated" in r["body"] for r in records)
     monkeypatch.setattr(store, "apply", writes)
     # WHEN SQS delivers them again
     run_events_worker(client)
@@ -480,7 +519,7 @@ def test_statuses_written_by_a_worker_that_died_before_counting_are_counted_once
     api, client, sent, monkeypatch
 ):
     comm_id, by_address = sent["comm_id"], sent["by_address"]
-    publish(
+    publish_to_topic(
         ses_event(comm_id, by_address["ok@example.com"], "Delivery", T),
         ses_event(comm_id, by_address["Gone@Example.com"], "Bounce", T, **BOUNCE),
     )
@@ -510,12 +549,12 @@ def test_statuses_written_by_a_worker_that_died_before_counting_are_counted_once
 def test_a_later_event_waits_until_the_change_before_it_is_counted(api, client, sent, monkeypatch):
     comm_id, message = sent["comm_id"], sent["by_address"]["ok@example.com"]
     # GIVEN a delivery written by a worker that died before counting it
-    publish(ses_event(comm_id, message, "Delivery", T))
+    publish_to_topic(ses_event(comm_id, message, "Delivery", T))
     _dies_before_counting(monkeypatch, services().delivery_tracker.store)
     deliver_once(client, get_settings().events_queue, "events_worker")
     monkeypatch.undo()
     # WHEN a bounce of the same message arrives before the sweep counted the delivery
-    publish(ses_event(comm_id, message, "Bounce", T + timedelta(minutes=1), **BOUNCE))
+    publish_to_topic(ses_event(comm_id, message, "Bounce", T + timedelta(minutes=1), **BOUNCE))
     handed_back = deliver_once(client, get_settings().events_queue, "events_worker")
     # THEN it waits on the queue, and applies once the delivery is counted
     assert (
@@ -538,7 +577,7 @@ def test_an_event_meeting_a_tally_long_past_its_worker_settles_it_without_the_sw
 ):
     comm_id, message = sent["comm_id"], sent["by_address"]["ok@example.com"]
     # GIVEN a delivery written by a worker that died before counting it, long ago
-    publish(ses_event(comm_id, message, "Delivery", T))
+    publish_to_topic(ses_event(comm_id, message, "Delivery", T))
     store = services().delivery_store
     _dies_before_counting(monkeypatch, store)
     deliver_once(client, get_settings().events_queue, "events_worker")

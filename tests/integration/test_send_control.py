@@ -255,6 +255,7 @@ def test_a_poison_task_lands_in_the_dlq_where_the_operator_sees_and_redrives_it(
         "send": 1,
         "urgent-send": 0,
         "events": 0,
+        "event-files": 0,
     }
     [message] = dlq.peek(sqs, queues["send"])
     assert message["receives"] >= 1 and "unexpected" in message["what"]

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from chalicelib.adapters.email import mailgun, sendgrid, ses
+from chalicelib.adapters.event_files import events_from_file
 from chalicelib.adapters.sms import eum, twilio
 from chalicelib.adapters.sns_events import events_from_envelope
 from chalicelib.domain.delivery import OUTCOME_STATUS, DeliveryOutcome
@@ -180,6 +181,31 @@ def test_an_sns_wrapped_ses_event_is_unwrapped():
     assert (event.provider, event.outcome) == ("ses", D)
     with pytest.raises(BadRequest):
         events_from_envelope({"Type": "Notification", "Message": "not json"})
+
+
+def test_a_firehose_file_of_ses_and_sms_events_reads_record_by_record():
+    delivery = {"eventType": "Delivery", "mail": MAIL, "delivery": {"timestamp": "2026-11-26T14:00:01.000Z"}}
+    send = {"eventType": "Send", "mail": MAIL, "send": {}}
+    sms = {
+        "eventType": "TEXT_DELIVERED",
+        "eventTimestamp": 1764165600000,
+        "isFinal": True,
+        "destinationPhoneNumber": "+15145550000",
+        "messageId": "862a8790-60c0-4430-9b2b-658bdexample",
+        "messageStatus": "DELIVERED",
+        "context": {"herald_comm_id": "c-1", "herald_message_id": "m-2"},
+    }
+    no_id = {"eventType": "Delivery", "mail": {"timestamp": "2026-11-26T14:00:00.000Z"}, "delivery": {}}
+    # As Firehose writes them: records back to back, no separator (a newline between them is read too).
+    data = (json.dumps(delivery) + json.dumps(send) + "\n" + json.dumps(no_id) + json.dumps(sms)).encode()
+    events = events_from_file(data)
+    # The Send event is no delivery news, the record without a message id is skipped, the rest read.
+    assert [(e.provider, e.outcome, e.message_id) for e in events] == [("ses", D, "m-1"), ("eum", D, "m-2")]
+    assert events_from_file(b"") == []
+    with pytest.raises(BadRequest):
+        events_from_file(b"{not json")
+    with pytest.raises(BadRequest):
+        events_from_file(b"\xff\xfe")
 
 
 # -- End User Messaging SMS ----------------------------------------------------------------------
