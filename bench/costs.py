@@ -19,7 +19,13 @@ REGION = "us-east-1"
 LAMBDA_PER_REQUEST = 0.20 / 1e6
 LAMBDA_PER_GB_SECOND = 0.0000166667  # x86_64, first pricing tier (Chalice deploys x86_64)
 SQS_PER_REQUEST = 0.40 / 1e6  # standard queue, per 64 KB chunk
-SNS_PER_PUBLISH = 0.50 / 1e6  # SES publishing an event to the events topic (delivery to SQS is free)
+# SES and End User Messaging put each delivery event on the events delivery stream (Direct PUT):
+# Firehose charges ingestion per GB with each record rounded up to 5 KB; each file it writes is an
+# S3 PUT, and the event files worker's read of it an S3 GET.
+FIREHOSE_PER_GB = 0.029
+FIREHOSE_RECORD_BYTES = 5 * 1024
+S3_PER_PUT = 0.005 / 1000
+S3_PER_GET = 0.0004 / 1000
 DYNAMODB_PER_WRITE_UNIT = 0.625 / 1e6  # on-demand write request unit
 DYNAMODB_PER_READ_UNIT = 0.125 / 1e6  # on-demand read request unit
 API_GATEWAY_PER_REQUEST = 3.50 / 1e6  # REST API, first 333 million a month
@@ -58,17 +64,20 @@ class Usage:
     lambda_invocations: float
     lambda_gb_seconds: float
     sqs_requests: float
-    sns_publishes: float
     ddb_write_units: float
     ddb_read_units: float
     api_requests: float = 0.0
+    firehose_gb: float = 0.0
+    s3_puts: float = 0.0
+    s3_gets: float = 0.0
 
     def usd(self) -> dict[str, float]:
         return {
             "lambda_requests": self.lambda_invocations * LAMBDA_PER_REQUEST,
             "lambda_duration": self.lambda_gb_seconds * LAMBDA_PER_GB_SECOND,
             "sqs": self.sqs_requests * SQS_PER_REQUEST,
-            "sns": self.sns_publishes * SNS_PER_PUBLISH,
+            "firehose": self.firehose_gb * FIREHOSE_PER_GB,
+            "s3": self.s3_puts * S3_PER_PUT + self.s3_gets * S3_PER_GET,
             "dynamodb_writes": self.ddb_write_units * DYNAMODB_PER_WRITE_UNIT,
             "dynamodb_reads": self.ddb_read_units * DYNAMODB_PER_READ_UNIT,
             "api_gateway": self.api_requests * API_GATEWAY_PER_REQUEST,
@@ -76,3 +85,9 @@ class Usage:
 
     def usd_per_million(self) -> float:
         return sum(self.usd().values()) * 1e6
+
+
+def firehose_billed_gb(record_sizes: list[int]) -> float:
+    """What Firehose bills for records of these sizes: each rounded up to 5 KB."""
+    billed = sum(-(-size // FIREHOSE_RECORD_BYTES) * FIREHOSE_RECORD_BYTES for size in record_sizes)
+    return billed / 1024**3

@@ -23,8 +23,9 @@ send rate. Each round's ratio compares the two under the same machine and moto s
 figures are the medians of the rounds. A warm-up communication goes through the workers first and
 each bare sender warms up too: only warm processes are timed. Rate limits are set far above what
 moto can take, so they do not bind. Then SES's events for every email of the first round
-(bench/ses_events.py) go on the events queue as SNS delivers them, until each has its delivery
-outcome: the events worker's time per event.
+(bench/ses_events.py) go on the events delivery stream as SES puts them, which writes them to the
+events bucket in files, until each has its delivery outcome: the event files worker's time per
+event.
 
 Finally the operator's `rate_limits` are set to `RATE_LIMIT_PER_S` for email (through the
 settings service, as `PUT /settings` does) and an email-only communication long enough to last
@@ -51,7 +52,9 @@ from typing import Any
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
-FUNCTIONS = ("plan_worker", "send_worker", "events_worker")
+FUNCTIONS = ("plan_worker", "send_worker", "event_files_worker", "events_worker")
+# The functions that take delivery events: files of SES's, and what they hand back (early events).
+EVENT_FUNCTIONS = ("event_files_worker", "events_worker")
 CONCURRENCY = 4
 ROUNDS = 3  # pipeline and bare rounds, alternating: the figures are the medians
 MOTO_ROLES = ("herald", "provider")
@@ -66,7 +69,7 @@ UNLIMITED = "100000"  # messages per second (the most the settings allow): far a
 CONFIGURATION_SET = "herald-dev"
 PUBLIC_URL = "https://herald.example.com"
 BOUNCE_EVERY = 100
-EVENT_WAVE = 400  # events put on the queue at a time
+EVENT_WAVE = 1_000  # events put on the delivery stream at a time
 IDLE_SLEEP_S = (0.02, 0.32)  # an idle worker's pause between polls: from 20 ms, doubling up to 320 ms
 # How often this process looks at a communication's counters while waiting. A round's end is taken
 # from the workers' own clocks (the end of its last send invocation), not from when a poll noticed.
@@ -340,7 +343,8 @@ class _Driver:
 
         sqs = boto3.client("sqs", region_name=REGION)
         depths = {}
-        for queue in (self.svc.settings.events_queue, f"{self.svc.settings.events_queue}-dlq"):
+        queues = (self.svc.settings.event_files_queue, self.svc.settings.events_queue)
+        for queue in [name for source in queues for name in (source, f"{source}-dlq")]:
             url = sqs.get_queue_url(QueueName=queue)["QueueUrl"]
             depths[queue] = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
         waiting = [
@@ -360,8 +364,9 @@ class _Driver:
         from bench import ses_events
         from chalicelib.domain.models import Channel
 
-        sqs = boto3.client("sqs", region_name=REGION)  # SNS's side
-        url = sqs.get_queue_url(QueueName=self.svc.settings.events_queue)["QueueUrl"]
+        sqs = boto3.client("sqs", region_name=REGION)
+        url = sqs.get_queue_url(QueueName=self.svc.settings.event_files_queue)["QueueUrl"]
+        firehose = boto3.client("firehose", region_name=REGION)  # SES's side
         events: list[dict[str, Any]] = []
         emails = 0
         for message in self.svc.message_store.all_of(comm_id):
@@ -383,8 +388,7 @@ class _Driver:
                 bounce=emails % BOUNCE_EVERY == BOUNCE_EVERY - 1,
             )
             emails += 1
-        # In waves, as SES reports over time: moto scans every message of a queue on each receive,
-        # so a queue twelve thousand deep would time moto, not the events handler.
+        # In waves, as SES reports over time, a few files ahead of the workers at most.
         for start in range(0, len(events), EVENT_WAVE):
             while (
                 int(
@@ -392,10 +396,12 @@ class _Driver:
                         "Attributes"
                     ]["ApproximateNumberOfMessages"]
                 )
-                > EVENT_WAVE // 2
+                > 2
             ):
                 time.sleep(0.1)
-            ses_events.enqueue(sqs, url, events[start : start + EVENT_WAVE], ses_events.topic_arn())
+            ses_events.put_on_stream(
+                firehose, self.svc.settings.events_stream, events[start : start + EVENT_WAVE]
+            )
         return emails
 
 
@@ -425,7 +431,7 @@ def _worker(work: Path, index: int) -> int:
 
     from chalicelib.local.pollers import sqs_event
     from chalicelib.wiring import services
-    from chalicelib.workers import events, plan, send
+    from chalicelib.workers import event_files, events, plan, send
 
     svc = services()
     s = svc.settings
@@ -434,6 +440,12 @@ def _worker(work: Path, index: int) -> int:
     lanes = [
         ("plan_worker", s.plan_queue, sizes["plan_worker"], lambda event: plan.handle(event)),
         ("send_worker", s.send_queue, sizes["send_worker"], lambda event: send.handle(event, _Context())),
+        (
+            "event_files_worker",
+            s.event_files_queue,
+            sizes["event_files_worker"],
+            lambda event: event_files.handle(event),
+        ),
         ("events_worker", s.events_queue, sizes["events_worker"], lambda event: events.handle(event)),
     ]
     urls = {name: sqs.get_queue_url(QueueName=queue)["QueueUrl"] for name, queue, _, _ in lanes}
@@ -587,7 +599,7 @@ def _finished(round_: dict[str, Any], stats: list[dict[str, Any]]) -> float:
         started + duration
         for worker in stats
         for name, started, duration, _ in worker["invocations"]
-        if name != "events_worker" and round_["started"] <= started <= round_["completed"]
+        if name not in EVENT_FUNCTIONS and round_["started"] <= started <= round_["completed"]
     ]
     return max(ends, default=round_["completed"])
 
@@ -605,7 +617,7 @@ def _figures(measured: dict[str, Any], stats: list[dict[str, Any]]) -> dict[str,
         for name, started, duration, cpu_seconds in worker["invocations"]:
             windows = (
                 [(measured["events_started"], measured["events_done"])]
-                if name == "events_worker"
+                if name in EVENT_FUNCTIONS
                 else sending_windows
             )
             if any(start <= started <= end for start, end in windows):
@@ -642,7 +654,7 @@ def _figures(measured: dict[str, Any], stats: list[dict[str, Any]]) -> dict[str,
         "rate_limit_peak_second_ratio": round(peak / RATE_LIMIT_PER_S, 3),
     }
     for name in FUNCTIONS:
-        per = measured["event_messages"] if name == "events_worker" else sent
+        per = measured["event_messages"] if name in EVENT_FUNCTIONS else sent
         figures[f"lambda_{name}_seconds_per_message"] = busy[name] / per
         # How much of that the function computes rather than waits on AWS: what its memory buys.
         figures[f"lambda_{name}_cpu_seconds_per_message"] = round(cpu[name] / per, 6)

@@ -115,7 +115,6 @@ def _figures(size: int, stats: dict[str, Any]) -> dict[str, float]:
             "plan_worker", stats["billed_seconds"], stats["cpu_seconds"]
         ),
         sqs_requests=stats["sqs_requests"] + 2 * stats["invocations"],  # + the mapping's receive and delete
-        sns_publishes=0,
         ddb_write_units=stats["ddb_write_requests_items"],
         ddb_read_units=stats["ddb_read_units"],
     )

@@ -3,14 +3,17 @@
 A 20,000-message communication (10,000 accounts, email and SMS each, in English and French)
 goes through the real planner and send handlers on moto (in-process), fed by SQS as Lambda's
 event source would; then SES's events for its emails (`Delivery`, or a hard `Bounce`:
-bench/ses_events.py) go on the events queue in the envelope SNS delivers, and through
-the real events handler; then Twilio's "delivered" status callbacks for some of its SMS, each
+bench/ses_events.py) go on the events delivery stream as SES puts them, which writes them to the
+events bucket in files, and S3's notifications of those files through the real event files
+handler; then Twilio's "delivered" status callbacks for some of its SMS, each
 its own signed request through the real `/webhooks/twilio` route (API Gateway's part priced per
 request), and the events handler applies what they queued: what a report that reaches Herald
 through a provider's webhook costs. Every call the application's boto3 clients make is counted with
 botocore event hooks; the provider calls (SES SendEmail, SNS Publish) are left out, as are the
 event source mapping's own ReceiveMessage/DeleteMessage
-(Lambda's, reported on their own line and priced with SQS in bench/costs.py).
+(Lambda's, reported on their own line and priced with SQS in bench/costs.py) and what AWS's
+services do on their own (SES's Firehose records, Firehose's S3 PUTs, S3's notifications: counted
+and priced in bench/costs.py).
 
 Write units are computed, not measured: moto reports no consumed capacity. For every write the
 item is read from moto's tables before and after, and DynamoDB's on-demand billing is applied:
@@ -55,7 +58,7 @@ KB = 1024
 READ_KB = 4 * 1024
 CONFIGURATION_SET = "herald-dev"
 BOUNCE_EVERY = 100  # one email in a hundred bounces, the others are delivered
-EVENT_WAVE = 250  # emails whose events are published before the events handler drains them
+EVENT_WAVE = 1_000  # emails whose events are published before the event files handler drains them
 # Twilio status callbacks ("delivered"), one request each as Twilio posts them, for this many of
 # the run's SMS: the cost of a report that reaches Herald through a webhook and API Gateway.
 WEBHOOK_EVENTS = 2_000
@@ -82,12 +85,14 @@ def measure(messages: int) -> dict[str, float]:
 
     webhook_env = {"HERALD_TWILIO_AUTH_TOKEN": TWILIO_AUTH_TOKEN, "HERALD_PUBLIC_URL": PUBLIC_URL}
     with mock_aws(), quicker_moto(), _patched_environ(webhook_env):
-        create_resources_with_clients(boto3.client("cloudformation"), boto3.client("ses"))
-        fresh()
-        try:
-            return _Bench(messages).run()
-        finally:
+        # The bucket names moto chose, as the template sets them on the functions.
+        resource_env = create_resources_with_clients(boto3.client("cloudformation"), boto3.client("ses"))
+        with _patched_environ(resource_env):
             fresh()
+            try:
+                return _Bench(messages).run()
+            finally:
+                fresh()
 
 
 def run(smoke: bool = False, quick: bool = False) -> dict[str, float]:
@@ -106,17 +111,20 @@ def run(smoke: bool = False, quick: bool = False) -> dict[str, float]:
         for function in pipeline.FUNCTIONS
     )
     usage = costs.Usage(
-        lambda_invocations=sum(metered[f"lambda_{f}_invocations"] for f in pipeline.FUNCTIONS) / messages,
+        lambda_invocations=sum(metered.get(f"lambda_{f}_invocations", 0.0) for f in pipeline.FUNCTIONS)
+        / messages,
         lambda_gb_seconds=gb_seconds,
         sqs_requests=metered["sqs_requests_per_message"]
         + metered["esm_sqs_requests_per_message"]
-        + metered["sns_to_sqs_deliveries_per_message"],
-        sns_publishes=metered["sns_event_publishes_per_message"],
+        + metered["event_files_per_message"],  # S3's notification of each file
         ddb_write_units=metered["ddb_write_units_per_message"],
         ddb_read_units=metered["ddb_read_units_per_message"],
-        # SES's events reach Herald through SNS → SQS: no HTTP request per event (bench/costs.py
-        # prices a webhook request, should an operator subscribe /webhooks/sns instead).
+        # SES's events reach Herald in Firehose's files: no HTTP request per event (bench/costs.py
+        # prices a webhook request, for reports that come through one).
         api_requests=0.0,
+        firehose_gb=metered["firehose_gb_per_message"],
+        s3_puts=metered["event_files_per_message"],
+        s3_gets=metered["s3_requests_per_message"],
     )
     priced = {f"usd_per_million.{part}": usd * 1e6 for part, usd in usage.usd().items()}
     return {
@@ -175,16 +183,25 @@ class _Bench:
         self.timings: defaultdict[tuple[str, str], _Timing] = defaultdict(_Timing)
         self.accounts: list[Any] = []
         self.sent_emails: list[tuple[dict[str, Any], str]] = []
+        self.event_files = 0
+        self.event_record_sizes: list[int] = []
         self._phase = "send"
 
     def run(self) -> dict[str, float]:
+        import boto3
+
+        from bench import costs
         from chalicelib.wiring import services
 
+        # S3's s3:TestEvent from setting up the bucket's notifications: no file, and no part of a send.
+        esm = boto3.client("sqs", region_name=REGION)
+        esm.purge_queue(QueueUrl=esm.get_queue_url(QueueName=self.settings.event_files_queue)["QueueUrl"])
         comm_id = self._communication()
         self._meter(self.svc.dynamodb)
         self._meter(self.svc.sqs)
-        self._meter(services().dynamodb)  # what the events handler uses
+        self._meter(services().dynamodb)  # what the events handlers use
         self._meter(services().sqs)
+        self._meter(services().event_files._client)
         for provider in (self.svc.sesv2, self.svc.sns, self.svc.sms_sender._client):
             # A provider call takes time: the rate limiter sees a realistic pace.
             provider.meta.events.register("before-call", lambda **_: self.clock.advance(0.01))
@@ -209,23 +226,27 @@ class _Bench:
         assert (counts.delivered, counts.delivery_failed) == (emails - bounced, bounced), counts
         ddb = sum(n for (service, _), n in self.requests.items() if service == "dynamodb")
         sqs = sum(n for (service, _), n in self.requests.items() if service == "sqs")
+        s3 = sum(n for (service, _), n in self.requests.items() if service == "s3")
         per = float(self.messages)
         measured = {
             "messages": per,
             "email_messages": float(emails),
             "delivery_events": float(events),
-            "aws_requests_per_message": (ddb + sqs) / per,
+            "aws_requests_per_message": (ddb + sqs + s3) / per,
             "send_aws_requests_per_message": self.phase_requests["send"] / per,
             "events_aws_requests_per_event": self.phase_requests["events"] / max(events, 1),
             "ddb_requests_per_message": ddb / per,
             "sqs_requests_per_message": sqs / per,
+            "s3_requests_per_message": s3 / per,
             "ddb_write_units_per_message": sum(self.phase_write_units.values()) / per,
             "send_ddb_write_units_per_message": self.phase_write_units["send"] / per,
             "events_ddb_write_units_per_event": self.phase_write_units["events"] / max(events, 1),
             "ddb_read_units_per_message": sum(self.phase_read_units.values()) / per,
             "esm_sqs_requests_per_message": sum(self.phase_esm_requests.values()) / per,
-            "sns_event_publishes_per_message": events / per,
-            "sns_to_sqs_deliveries_per_message": events / per,
+            "event_files": float(self.event_files),
+            "event_files_per_message": self.event_files / per,
+            "firehose_gb_per_message": costs.firehose_billed_gb(self.event_record_sizes) / per,
+            "event_record_bytes_mean": sum(self.event_record_sizes) / max(len(self.event_record_sizes), 1),
             "metered_seconds": elapsed,
             **{f"lambda_{name}_invocations": float(n) for name, n in sorted(self.invocations.items())},
             **{f"calls.{service}.{op}": float(n) for (service, op), n in sorted(self.requests.items())},
@@ -242,21 +263,21 @@ class _Bench:
             self.sent_emails.append((context["bench_params"], parsed["MessageId"]))
 
     def _deliver_events(self) -> int:
-        """SES's events for every email sent, through SNS and the events queue to the events handler."""
+        """SES's events for every email sent, on the events delivery stream (Firehose writes them
+        to the events bucket in files), then each file through the event files handler."""
         import boto3
 
         from bench import ses_events
 
-        esm = boto3.client("sqs", region_name=REGION)  # SNS's and Lambda's side: not metered
-        url = esm.get_queue_url(QueueName=self.settings.events_queue)["QueueUrl"]
-        arn = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{self.settings.events_queue}"
+        firehose = boto3.client("firehose", region_name=REGION)  # SES's side: not metered
         published = 0
-        # In waves, as SES reports them over time: moto's queue scans every message on each receive.
+        # In waves, as SES reports them over time.
         for wave in range(0, len(self.sent_emails), EVENT_WAVE):
+            events = []
             for index in range(wave, min(wave + EVENT_WAVE, len(self.sent_emails))):
                 request, ses_message_id = self.sent_emails[index]
                 tags = {t["Name"]: t["Value"] for t in request.get("EmailTags") or []}
-                events = ses_events.for_email(
+                events += ses_events.for_email(
                     ses_message_id,
                     request["Destination"]["ToAddresses"][0],
                     request["Content"]["Simple"]["Subject"]["Data"],
@@ -265,24 +286,34 @@ class _Bench:
                     CONFIGURATION_SET,
                     bounce=index % BOUNCE_EVERY == BOUNCE_EVERY - 1,
                 )
-                published += ses_events.enqueue(esm, url, events, ses_events.topic_arn())
-            self._drain_events(esm, url, arn)
+            self.event_record_sizes += [len(ses_events.record(event)) for event in events]
+            self.event_files += ses_events.put_on_stream(firehose, self.settings.events_stream, events)
+            published += len(events)
+            self._drain_queue("event_files_worker", self.settings.event_files_queue)
+            self._drain_queue("events_worker", self.settings.events_queue)  # early events handed back
         return published
 
-    def _drain_events(self, esm: Any, url: str, arn: str) -> None:
+    def _drain_queue(self, function: str, queue: str) -> None:
+        """Invoke `function` on each batch of `queue` as its event source mapping would."""
+        import boto3
+
         from bench.pipeline import batch_sizes, delete_batch, receive_batch
         from chalicelib.local.pollers import sqs_event
-        from chalicelib.workers import events as events_worker
+        from chalicelib.workers import event_files, events
 
-        batch_size = batch_sizes()["events_worker"]
+        handle = {"event_files_worker": event_files.handle, "events_worker": events.handle}[function]
+        esm = boto3.client("sqs", region_name=REGION)  # Lambda's side: counted on its own line
+        url = esm.get_queue_url(QueueName=queue)["QueueUrl"]
+        arn = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{queue}"
+        batch_size = batch_sizes()[function]
         while True:
             batch = receive_batch(esm, url, batch_size)
             if not batch:
                 return
             self.phase_esm_requests[self._phase] += 2 * math.ceil(len(batch) / 10)  # receives, deletes
-            self.invocations["events_worker"] += 1
-            with self._timed("events_worker"):
-                response = events_worker.handle(sqs_event(batch, arn, REGION))
+            self.invocations[function] += 1
+            with self._timed(function):
+                response = handle(sqs_event(batch, arn, REGION))
             assert not response.get("batchItemFailures"), response
             delete_batch(esm, url, batch)
 
@@ -300,7 +331,6 @@ class _Bench:
     def _webhook_reports(self, comm_id: str) -> dict[str, float]:
         """Twilio's "delivered" callbacks for some of the SMS, each its own signed request through
         the real route (which verifies and queues it), then the events handler applies them."""
-        import boto3
         from chalice.test import Client
 
         from app import app
@@ -334,11 +364,7 @@ class _Bench:
                         body=urlencode(form).encode(),
                     )
                 assert response.status_code == 200, response.body
-        esm = boto3.client("sqs", region_name=REGION)
-        queue = self.settings.events_queue
-        self._drain_events(
-            esm, esm.get_queue_url(QueueName=queue)["QueueUrl"], f"arn:aws:sqs:{REGION}:{ACCOUNT}:{queue}"
-        )
+        self._drain_queue("events_worker", self.settings.events_queue)
         sms = self.svc.communications.get(comm_id).counts_by_channel[Channel.SMS]
         assert sms.delivered == len(accounts), sms
         events = float(len(accounts))
@@ -356,7 +382,6 @@ class _Bench:
             / events,
             sqs_requests=(self.phase_service_requests[(phase, "sqs")] + self.phase_esm_requests[phase])
             / events,
-            sns_publishes=0.0,
             ddb_write_units=write_units,
             ddb_read_units=read_units,
             api_requests=1.0,

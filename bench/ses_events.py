@@ -1,22 +1,22 @@
-"""The events SES publishes for a sent email, as its configuration set's SNS destination sends them.
+"""The events SES publishes for a sent email, as its configuration set's Firehose destination
+takes them.
 
 Shaped like the local stack's SES simulator (chalicelib/local/sandboxes.py): what the template's
 event destination matches, delivery news only: a `Delivery`, or a permanent `Bounce` for every
-hundredth address. Each goes on the events queue in the envelope SNS delivers to an SQS
-subscription without raw message delivery (the template's), ten per SendMessageBatch, as SNS
-would put them there. (Publishing through moto's SNS instead costs a fresh signing certificate
-per message and grows moto's memory by gigabytes over twenty thousand events.)
+hundredth address. Each is one JSON record on the events delivery stream, put
+`FILE_EVENTS` at a time: moto's Firehose writes each PutRecordBatch as one file in the events
+bucket, and S3 reports it on the event files queue. Deployed, Firehose buffers up to 1 MB (about
+700 of these events) or a minute, so its files hold as many or more.
 """
 
 from __future__ import annotations
 
 import json
-import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 ACCOUNT_ID = "123456789012"
-PUBLISH_BATCH = 10
+FILE_EVENTS = 500  # records a PutRecordBatch takes at most
 
 
 def _iso_ms(moment: datetime) -> str:
@@ -90,32 +90,17 @@ def for_email(
     return events
 
 
-def enqueue(sqs: Any, queue_url: str, events: list[dict[str, Any]], topic: str) -> int:
-    """Put `events` on the events queue as SNS delivers them; returns the number of events."""
-    for start in range(0, len(events), PUBLISH_BATCH):
-        entries = [
-            {"Id": str(index), "MessageBody": json.dumps(_envelope(event, topic))}
-            for index, event in enumerate(events[start : start + PUBLISH_BATCH])
-        ]
-        response = sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
-        if response.get("Failed"):
-            raise RuntimeError(f"SQS refused events: {response['Failed'][:1]}")
-    return len(events)
+def put_on_stream(firehose: Any, stream: str, events: list[dict[str, Any]]) -> int:
+    """Put `events` on the events delivery stream, one record each; returns the files written."""
+    files = 0
+    for start in range(0, len(events), FILE_EVENTS):
+        records = [{"Data": record(event)} for event in events[start : start + FILE_EVENTS]]
+        response = firehose.put_record_batch(DeliveryStreamName=stream, Records=records)
+        if response.get("FailedPutCount"):
+            raise RuntimeError(f"Firehose refused {response['FailedPutCount']} events")
+        files += 1
+    return files
 
 
-def _envelope(event: dict[str, Any], topic: str) -> dict[str, Any]:
-    return {
-        "Type": "Notification",
-        "MessageId": str(uuid.uuid4()),
-        "TopicArn": topic,
-        "Message": json.dumps(event),
-        "Timestamp": _iso_ms(datetime.now(UTC)),
-        "SignatureVersion": "1",
-        "Signature": "",
-        "SigningCertURL": f"https://sns.us-east-1.amazonaws.com/SimpleNotificationService-{ACCOUNT_ID}.pem",
-        "UnsubscribeURL": f"https://sns.us-east-1.amazonaws.com/?Action=Unsubscribe&SubscriptionArn={topic}:1",
-    }
-
-
-def topic_arn(stage: str = "dev", region: str = "us-east-1") -> str:
-    return f"arn:aws:sns:{region}:{ACCOUNT_ID}:herald-{stage}-events"
+def record(event: dict[str, Any]) -> bytes:
+    return json.dumps(event).encode()
