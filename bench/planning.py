@@ -197,7 +197,7 @@ def _herald(warmup: str, comm_id: str, stats_path: Path) -> int:
             units["write_items"] += 2 * len(params["TransactItems"])
 
     def read(model: Any, parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
-        units["read"] += _read_units(model.name, context.get("bench_params", {}), parsed)
+        units["read"] += sum(_read_units(model.name, context.get("bench_params", {}), parsed).values())
 
     def plan_until(done: str) -> tuple[int, float, float]:
         invocations, cpu, billed = 0, 0.0, 0.0

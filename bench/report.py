@@ -84,6 +84,10 @@ def main() -> int:
         ),
         end="\n\n",
     )
+    print(
+        prefixed_table(results, "read_units_per_message.", "phase.table.operation", "read units per message"),
+        end="\n\n",
+    )
     print(prefixed_table(results, "usd_per_million.", "part", "USD per million messages"), end="\n\n")
     if "webhook_events" in results:
         print(

@@ -177,6 +177,7 @@ class _Bench:
         self.phase_write_units: Counter[str] = Counter()
         self.table_write_units: Counter[tuple[str, str, str]] = Counter()
         self.phase_read_units: Counter[str] = Counter()
+        self.table_read_units: Counter[tuple[str, str, str]] = Counter()
         self.phase_esm_requests: Counter[str] = Counter()
         self.invocations: Counter[str] = Counter()
         # By (phase, function): the handler calls timed in-process (moto's work included).
@@ -253,6 +254,10 @@ class _Bench:
             **{
                 f"write_units_per_message.{phase}.{table}.{op}": units / per
                 for (phase, table, op), units in sorted(self.table_write_units.items())
+            },
+            **{
+                f"read_units_per_message.{phase}.{table}.{op}": units / per
+                for (phase, table, op), units in sorted(self.table_read_units.items())
             },
         }
         # After the main figures: the callbacks are reports of messages already counted above.
@@ -499,7 +504,10 @@ class _Bench:
             self.table_write_units[(self._phase, table.removeprefix("herald-dev-"), model.name)] += charged
 
     def _charge_reads(self, parsed: dict[str, Any], model: Any, context: dict[str, Any], **_: Any) -> None:
-        self.phase_read_units[self._phase] += _read_units(model.name, context.get("bench_params", {}), parsed)
+        by_table = _read_units(model.name, context.get("bench_params", {}), parsed)
+        for table, units in by_table.items():
+            self.phase_read_units[self._phase] += units
+            self.table_read_units[(self._phase, table.removeprefix("herald-dev-"), model.name)] += units
 
 
 # A styled notice: about 6 KB of HTML per language, as a real email template is, of varied text
@@ -567,8 +575,9 @@ def _keep_params(params: dict[str, Any], context: dict[str, Any], **_: Any) -> N
     context["bench_params"] = json.loads(json.dumps(params, default=str))
 
 
-def _read_units(operation: str, params: dict[str, Any], parsed: dict[str, Any]) -> float:
-    """Read units of one read, from what it returned (conditional writes read nothing billable).
+def _read_units(operation: str, params: dict[str, Any], parsed: dict[str, Any]) -> dict[str, float]:
+    """Read units of one read by table, from what it returned (conditional writes read nothing
+    billable).
 
     DynamoDB charges a projected read for the whole item; the items read with a projection here
     (accounts, for planning) are well under the 4 KB a unit covers, so what returned is enough."""
@@ -577,20 +586,20 @@ def _read_units(operation: str, params: dict[str, Any], parsed: dict[str, Any]) 
         return max(1, math.ceil(size / READ_KB)) * (1.0 if consistent else 0.5)
 
     if operation == "GetItem":
-        return units(_size(parsed.get("Item")), bool(params.get("ConsistentRead")))
+        return {params["TableName"]: units(_size(parsed.get("Item")), bool(params.get("ConsistentRead")))}
     if operation == "BatchGetItem":
-        total = 0.0
+        by_table: dict[str, float] = {}
         for table, request in params.get("RequestItems", {}).items():
             found = parsed.get("Responses", {}).get(table, [])
             unprocessed = len(parsed.get("UnprocessedKeys", {}).get(table, {}).get("Keys", []))
             consistent = bool(request.get("ConsistentRead"))
-            total += sum(units(_size(item), consistent) for item in found)
-            total += (len(request["Keys"]) - len(found) - unprocessed) * units(0, consistent)
-        return total
+            by_table[table] = sum(units(_size(item), consistent) for item in found)
+            by_table[table] += (len(request["Keys"]) - len(found) - unprocessed) * units(0, consistent)
+        return by_table
     if operation in ("Query", "Scan"):
         size = sum(_size(item) for item in parsed.get("Items", []))
-        return units(size, bool(params.get("ConsistentRead")))
-    return 0.0
+        return {params["TableName"]: units(size, bool(params.get("ConsistentRead")))}
+    return {}
 
 
 def _writes(operation: str, params: dict[str, Any]) -> list[tuple[str, dict[str, Any], int]]:

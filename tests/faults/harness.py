@@ -241,9 +241,13 @@ class FaultRun:
             self.started_at = self.clock.now()
             self.containers = [self._container(i) for i in range(self.scenario.containers)]
             self.sqs = boto3.client("sqs", region_name=REGION)
+            # Not the event files queue: S3 reports files of SES's events there, and this run has
+            # none (its SES events are simulated through reconcile_from_event), only the
+            # s3:TestEvent S3 sends when the bucket's notifications are set up.
             self.urls = {
                 name: self.sqs.get_queue_url(QueueName=queue)["QueueUrl"]
                 for name, queue in dlq.source_queues(self.settings).items()
+                if name != "event-files"
             }
             self._load()
             self._start()
@@ -822,7 +826,7 @@ class FaultRun:
         poison_only = [m["body"] for m in dlq.peek(self.sqs, send_dlq, 20)] == [POISON]
         queues_ok = (
             not any(queues.values())
-            and dead == {"plan": 0, "send": 1, "urgent-send": 0, "events": 0}
+            and dead == {"plan": 0, "send": 1, "urgent-send": 0, "events": 0, "event-files": 0}
             and poison_only
         )
         checks.append(
