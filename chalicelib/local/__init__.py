@@ -1,6 +1,7 @@
 """The embedded stack: Herald on 127.0.0.1 with moto standing in for AWS.
 
-- ``resources``: tables, queues and the events topic created on moto from ``infra/template.json``
+- ``resources``: tables, queues, buckets, topics and the events delivery stream created on moto
+                 from ``infra/template.json``
 - ``pollers``:   SQS → worker handler, with partial batch failures and DLQ redrive
 - ``ticker``:    the ``@app.schedule`` handlers, called every N seconds with EventBridge's event
 - ``stack``:     ``EmbeddedStack`` (moto + app over HTTP + pollers + ticker + sandboxes);
@@ -11,3 +12,6 @@
 
 Never imported by the deployed app.
 """
+
+# The account moto serves by default: in the ARNs and events the embedded stack makes up.
+MOTO_ACCOUNT_ID = "123456789012"

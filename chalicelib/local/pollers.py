@@ -19,6 +19,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from chalicelib.local import MOTO_ACCOUNT_ID
+
 log = logging.getLogger("herald.local.pollers")
 RECEIVE_MAX = 10  # messages per ReceiveMessage and per DeleteMessageBatch call
 
@@ -33,7 +35,7 @@ class FakeLambdaContext:
     memory_limit_in_mb: int = 512
     timeout_s: int = 300
     region: str = "us-east-1"
-    account_id: str = "123456789012"
+    account_id: str = MOTO_ACCOUNT_ID
     aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     function_version: str = "$LATEST"
     log_group_name: str = ""

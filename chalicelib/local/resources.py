@@ -18,6 +18,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
+from chalicelib.local import MOTO_ACCOUNT_ID
 from chalicelib.settings import get_settings
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
@@ -32,7 +33,6 @@ LOCAL_RESOURCE_TYPES = frozenset(
 SECRET_TYPE = "AWS::SecretsManager::Secret"
 # moto's CloudFormation skips delivery streams: the local stack creates them through Firehose's API.
 DELIVERY_STREAM_TYPE = "AWS::KinesisFirehose::DeliveryStream"
-LOCAL_ACCOUNT = "123456789012"  # moto's default account
 
 DUMMY_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 
@@ -189,7 +189,7 @@ def _create_delivery_streams(cloudformation: Any, physical: dict[str, str], stag
         bucket = physical[destination["BucketARN"]["Fn::GetAtt"][0]]
         role = destination["RoleARN"]["Fn::GetAtt"][0]
         destination["BucketARN"] = f"arn:aws:s3:::{bucket}"
-        destination["RoleARN"] = f"arn:aws:iam::{LOCAL_ACCOUNT}:role/{role}"
+        destination["RoleARN"] = f"arn:aws:iam::{MOTO_ACCOUNT_ID}:role/{role}"
         firehose.create_delivery_stream(
             DeliveryStreamName=props["DeliveryStreamName"]["Fn::Sub"].replace("${Stage}", stage),
             DeliveryStreamType=props["DeliveryStreamType"],

@@ -65,9 +65,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
+from chalicelib.local import MOTO_ACCOUNT_ID
+
 log = logging.getLogger("herald.local.sandboxes")
 
-ACCOUNT_ID = "123456789012"
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
@@ -728,8 +729,8 @@ class Sandboxes:
         mail = {
             "timestamp": _iso_ms(sent_at),
             "source": source,
-            "sourceArn": f"arn:aws:ses:{self.region}:{ACCOUNT_ID}:identity/{_address(source)}",
-            "sendingAccountId": ACCOUNT_ID,
+            "sourceArn": f"arn:aws:ses:{self.region}:{MOTO_ACCOUNT_ID}:identity/{_address(source)}",
+            "sendingAccountId": MOTO_ACCOUNT_ID,
             "messageId": message_id,
             "destination": [to],
             "headersTruncated": False,

@@ -29,6 +29,7 @@ from typing import Any, Self
 
 import boto3
 
+from chalicelib.local import MOTO_ACCOUNT_ID
 from chalicelib.local.pollers import Consumer, QueuePoller, consumers_from_app
 from chalicelib.local.resources import DUMMY_CREDENTIALS, PROJECT_DIR, create_resources
 from chalicelib.local.ticker import ScheduleTicker, scheduled_functions_from_app
@@ -40,7 +41,6 @@ DEFAULT_MOTO_PORT = 5555
 DEFAULT_HTTP_PORT = 8000
 DEFAULT_SANDBOX_PORT = 5556
 LOCAL_REGION = "us-east-1"
-MOTO_ACCOUNT_ID = "123456789012"
 CHALICE_STAGE = "dev"
 # Locally everything moves faster than deployed: a crashed task is taken over within seconds,
 # an UNKNOWN message waits two minutes for its events, the sweep runs every few seconds.

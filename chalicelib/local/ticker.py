@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.domain.models import iso, utc_now
+from chalicelib.local import MOTO_ACCOUNT_ID
 from chalicelib.local.pollers import FakeLambdaContext
 
 log = logging.getLogger("herald.local.ticker")
 
 ScheduleHandler = Callable[[dict[str, Any], Any], Any]
-ACCOUNT_ID = "123456789012"
 
 
 @dataclass(frozen=True)
@@ -42,10 +42,10 @@ def scheduled_event(rule_name: str, region: str) -> dict[str, Any]:
         "id": str(uuid.uuid4()),
         "detail-type": "Scheduled Event",
         "source": "aws.events",
-        "account": ACCOUNT_ID,
+        "account": MOTO_ACCOUNT_ID,
         "time": iso(utc_now()),
         "region": region,
-        "resources": [f"arn:aws:events:{region}:{ACCOUNT_ID}:rule/{rule_name}"],
+        "resources": [f"arn:aws:events:{region}:{MOTO_ACCOUNT_ID}:rule/{rule_name}"],
         "detail": {},
     }
 
