@@ -14,6 +14,7 @@ logger = logging.getLogger(__name__)
 DEV_UNSUBSCRIBE_KEY = "herald-dev-unsubscribe-key"
 
 if TYPE_CHECKING:
+    from chalicelib.adapters.event_files import S3EventFiles
     from chalicelib.adapters.events_queue import SqsDeliveryEventQueue
     from chalicelib.adapters.webhooks import DeliveryWebhooks
     from chalicelib.domain.accounts import AccountService
@@ -518,7 +519,7 @@ class Services:
         return S3FileStore(self._client("s3"), self.settings.files_bucket)
 
     @cached_property
-    def event_files(self) -> Any:
+    def event_files(self) -> S3EventFiles:
         from chalicelib.adapters.event_files import S3EventFiles
 
         return S3EventFiles(self._client("s3"), self.settings.events_bucket)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from typing import Any
 
 from chalicelib.adapters.sns_events import events_from_aws_message
@@ -18,6 +19,8 @@ from chalicelib.domain.delivery import DeliveryEvent
 from chalicelib.domain.errors import BadRequest
 
 logger = logging.getLogger(__name__)
+# What JSON allows around a value (`raw_decode` does not skip it before one).
+_JSON_WHITESPACE = re.compile(r"[ \t\n\r]*")
 
 
 def events_from_file(data: bytes) -> list[DeliveryEvent]:
@@ -34,8 +37,7 @@ def events_from_file(data: bytes) -> list[DeliveryEvent]:
     events: list[DeliveryEvent] = []
     position = 0
     while True:
-        while position < len(text) and text[position].isspace():
-            position += 1
+        position = _JSON_WHITESPACE.match(text, position).end()  # type: ignore[union-attr]
         if position == len(text):
             return events
         try:

@@ -171,21 +171,28 @@ def events_from_envelope(envelope: dict[str, Any]) -> list[DeliveryEvent]:
     message = _message(envelope)
     if eum.is_inbound_sms(message):
         return []  # a recipient's reply, not delivery news: see inbound_sms_from_envelope
-    if not (ses.is_ses_event(message) or eum.is_sms_event(message)):
+    mapper = _event_mapper(message)
+    if mapper is None:
         logger.info(
             "SNS notification that is not a delivery event", extra={"topic_arn": envelope.get("TopicArn")}
         )
         return []
-    return events_from_aws_message(message)
+    event = mapper(message)
+    return [event] if event else []
 
 
 def events_from_aws_message(message: dict[str, Any]) -> list[DeliveryEvent]:
     """The delivery event of one SES or End User Messaging SMS event record (none for other records),
     however it arrived: in an SNS notification or in a file Firehose wrote."""
-    if ses.is_ses_event(message):
-        event = ses.map_event(message)
-    elif eum.is_sms_event(message):
-        event = eum.map_event(message)
-    else:
-        return []
+    mapper = _event_mapper(message)
+    event = mapper(message) if mapper else None
     return [event] if event else []
+
+
+def _event_mapper(message: dict[str, Any]) -> Callable[[dict[str, Any]], DeliveryEvent | None] | None:
+    """The mapping of an SES or End User Messaging SMS event record; None for any other record."""
+    if ses.is_ses_event(message):
+        return ses.map_event
+    if eum.is_sms_event(message):
+        return eum.map_event
+    return None

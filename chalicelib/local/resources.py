@@ -70,10 +70,15 @@ def secret_names(stage: str, template: dict[str, Any] | None = None) -> dict[str
     """The template's Secrets Manager secrets for `stage`, by logical id."""
     template = template if template is not None else load_template()
     return {
-        logical_id: resource["Properties"]["Name"]["Fn::Sub"].replace("${Stage}", stage)
+        logical_id: _for_stage(resource["Properties"]["Name"], stage)
         for logical_id, resource in template["Resources"].items()
         if resource.get("Type") == SECRET_TYPE
     }
+
+
+def _for_stage(name: dict[str, str], stage: str) -> str:
+    """A resource's name (``{"Fn::Sub": "herald-${Stage}-…"}``) on `stage`."""
+    return name["Fn::Sub"].replace("${Stage}", stage)
 
 
 def stack_name(stage: str) -> str:
@@ -133,7 +138,7 @@ def _apply_time_to_live(dynamodb: Any, stage: str) -> None:
         ttl = resource["Properties"].get("TimeToLiveSpecification")
         if resource["Type"] != "AWS::DynamoDB::Table" or not ttl:
             continue
-        table = resource["Properties"]["TableName"]["Fn::Sub"].replace("${Stage}", stage)
+        table = _for_stage(resource["Properties"]["TableName"], stage)
         dynamodb.update_time_to_live(TableName=table, TimeToLiveSpecification=ttl)
 
 
@@ -191,7 +196,7 @@ def _create_delivery_streams(cloudformation: Any, physical: dict[str, str], stag
         destination["BucketARN"] = f"arn:aws:s3:::{bucket}"
         destination["RoleARN"] = f"arn:aws:iam::{MOTO_ACCOUNT_ID}:role/{role}"
         firehose.create_delivery_stream(
-            DeliveryStreamName=props["DeliveryStreamName"]["Fn::Sub"].replace("${Stage}", stage),
+            DeliveryStreamName=_for_stage(props["DeliveryStreamName"], stage),
             DeliveryStreamType=props["DeliveryStreamType"],
             ExtendedS3DestinationConfiguration=destination,
         )

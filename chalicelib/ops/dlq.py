@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from chalicelib.adapters.events_queue import RETRY_KEY
+from chalicelib.adapters.queue import created_keys_from_body
 from chalicelib.settings import Settings, get_settings
 
 BATCH = 10
@@ -77,7 +78,7 @@ def describe(body: str) -> str:
     if isinstance(raw, dict) and RETRY_KEY in raw:
         return f"{len(raw[RETRY_KEY])} delivery events handed back (attempt {raw.get('attempt')})"
     if isinstance(raw, dict) and raw.get("Records") and "s3" in raw["Records"][0]:
-        return f"file of delivery events {raw['Records'][0]['s3'].get('object', {}).get('key')}"
+        return f"file of delivery events {', '.join(created_keys_from_body(body))}"
     return f"unexpected: {body[:120]!r}"
 
 
