@@ -5,9 +5,11 @@ Processes, as in production where AWS is not Herald's memory or CPU:
 - two moto servers (`bench.moto_server`), as AWS's services are separate: one standing in for
   the providers, SES and SNS, the other for Herald's own DynamoDB and SQS (boto3 reaches each
   through its service's endpoint variable, `AWS_ENDPOINT_URL_SESV2` and `AWS_ENDPOINT_URL_SNS`);
-- `CONCURRENCY` worker processes, each one Lambda execution environment: it polls the plan, send
+- `WORKERS` worker processes, each one Lambda execution environment: it polls the plan, send
   and events queues the way the event source mappings do (the batch sizes app.py declares) and
-  runs the real handlers (`chalicelib.workers.plan|send|events`), timing every invocation. Lambda's
+  runs the real handlers (`chalicelib.workers.plan|send|events`), timing every invocation. Each
+  send invocation has up to `SEND_CONCURRENCY` provider calls in flight, as in production, so the
+  fleet has `CONCURRENCY` (their product) calls in flight at most. Lambda's
   pollers long-poll, so an idle queue costs nothing; a worker here polls three queues in turn, so
   when all three are empty it waits longer between polls (20 ms, doubling up to 320 ms) rather
   than take moto's CPU from the workers that are busy;
@@ -17,10 +19,11 @@ Processes, as in production where AWS is not Herald's memory or CPU:
 two languages) is sent and timed from the send request to `COMPLETED` (the end of the send
 invocation that marked it so, by the workers' clocks; this process only polls its counters twice
 a second, as an admin's page would, not ten times), planning included; then,
-while the workers stand aside, `CONCURRENCY` fresh processes send as many messages (same mix,
-same size) straight to the same provider endpoint with SES SendEmail / SNS Publish: the bare
-send rate. Each round's ratio compares the two under the same machine and moto state; the
-figures are the medians of the rounds. A warm-up communication goes through the workers first and
+while the workers stand aside, `WORKERS` fresh processes of `SEND_CONCURRENCY` threads each
+send as many messages (same mix, same size) straight to the same provider endpoint with SES
+SendEmail / SNS Publish: the bare send rate at the same number of calls in flight. Each round's
+ratio compares the two under the same machine and moto state; the figures are the medians of the
+rounds. A warm-up communication goes through the workers first and
 each bare sender warms up too: only warm processes are timed. Rate limits are set far above what
 moto can take, so they do not bind. Then SES's events for every email of the first round
 (bench/ses_events.py) go on the events delivery stream as SES puts them, which writes them to the
@@ -45,6 +48,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -55,7 +59,9 @@ ACCOUNT = "123456789012"
 FUNCTIONS = ("plan_worker", "send_worker", "event_files_worker", "events_worker")
 # The functions that take delivery events: files of SES's, and what they hand back (early events).
 EVENT_FUNCTIONS = ("event_files_worker", "events_worker")
-CONCURRENCY = 4
+WORKERS = 2
+SEND_CONCURRENCY = 8  # HERALD_SEND_CONCURRENCY's default
+CONCURRENCY = WORKERS * SEND_CONCURRENCY  # provider calls in flight, in the pipeline and the bare loop
 ROUNDS = 3  # pipeline and bare rounds, alternating: the figures are the medians
 MOTO_ROLES = ("herald", "provider")
 # boto3's per-service endpoints: the provider calls go to the provider's moto server.
@@ -91,6 +97,7 @@ def _environment(moto_url: str, resources: dict[str, str]) -> dict[str, str]:
         "HERALD_EMAIL_RATE_PER_S": UNLIMITED,
         "HERALD_SMS_RATE_PER_S": UNLIMITED,
         "HERALD_SES_CONFIGURATION_SET": CONFIGURATION_SET,
+        "HERALD_SEND_CONCURRENCY": str(SEND_CONCURRENCY),
         "HERALD_SETTINGS_CACHE_S": str(SETTINGS_CACHE_S),
         # The bench times the pipeline, not a wait for the accounts' contact window to open.
         "HERALD_CONTACT_HOURS_START": "00:00",
@@ -147,7 +154,7 @@ def run(smoke: bool = False) -> dict[str, float]:
             **_environment(f"http://127.0.0.1:{ports['herald']}", ready["herald"]["environment"]),
             **{variable: provider_url for variable in PROVIDER_ENDPOINTS},
         }
-        for index in range(CONCURRENCY):
+        for index in range(WORKERS):
             workers.append(
                 subprocess.Popen(
                     [
@@ -167,13 +174,13 @@ def run(smoke: bool = False) -> dict[str, float]:
             )
         with _patched_environ(env):
             driver = _Driver(work, messages, rate_seconds, env, SMOKE_WAIT_S if smoke else WAIT_S)
-            for index in range(CONCURRENCY):
+            for index in range(WORKERS):
                 _wait_for_file(work / f"worker{index}.ready", workers[index], timeout_s=300)
             measured = driver.run()
         (work / "stop").touch()
         for process in workers:
             process.wait(120)
-        stats = [json.loads((work / f"worker{i}.json").read_text()) for i in range(CONCURRENCY)]
+        stats = [json.loads((work / f"worker{i}.json").read_text()) for i in range(WORKERS)]
     finally:
         (work / "stop").touch()
         for process in [*workers, *motos.values()]:
@@ -268,7 +275,7 @@ class _Driver:
     @contextmanager
     def _workers_paused(self) -> Iterator[None]:
         pause = self.work / "pause"
-        markers = [self.work / f"worker{index}.paused" for index in range(CONCURRENCY)]
+        markers = [self.work / f"worker{index}.paused" for index in range(WORKERS)]
         for marker in markers:
             marker.unlink(missing_ok=True)
         pause.touch()
@@ -521,7 +528,8 @@ def delete_batch(sqs: Any, url: str, messages: list[dict[str, Any]]) -> None:
 
 
 def _bare_round(work: Path, env: dict[str, str], messages: int) -> float:
-    """Sends/s of `CONCURRENCY` fresh, warmed-up processes sending `messages` straight to the provider."""
+    """Sends/s of `WORKERS` fresh, warmed-up processes of `SEND_CONCURRENCY` threads sending
+    `messages` straight to the provider."""
     from bench.audience_import import _wait_for_file
 
     work.mkdir()
@@ -529,13 +537,13 @@ def _bare_round(work: Path, env: dict[str, str], messages: int) -> float:
         subprocess.Popen(
             [
                 *(sys.executable, "-m", "bench.pipeline", "bare", "--dir", str(work)),
-                *("--index", str(index), "--count", str(messages // CONCURRENCY)),
+                *("--index", str(index), "--count", str(messages // WORKERS)),
             ],
             cwd=PROJECT_DIR,
             env=env,
             stderr=(work / f"bare{index}.log").open("w"),
         )
-        for index in range(CONCURRENCY)
+        for index in range(WORKERS)
     ]
     for index, sender in enumerate(senders):
         _wait_for_file(work / f"bare{index}.ready", sender, timeout_s=300)
@@ -543,19 +551,25 @@ def _bare_round(work: Path, env: dict[str, str], messages: int) -> float:
     for sender in senders:
         if sender.wait(1800) != 0:
             raise RuntimeError(f"a bare sender exited with {sender.returncode}: see {work}")
-    spans = [json.loads((work / f"bare{i}.json").read_text()) for i in range(CONCURRENCY)]
+    spans = [json.loads((work / f"bare{i}.json").read_text()) for i in range(WORKERS)]
     sent = sum(span["sent"] for span in spans)
     return sent / (max(span["end"] for span in spans) - min(span["start"] for span in spans))
 
 
 def _bare(work: Path, index: int, count: int) -> int:
-    """Send `count` messages, half emails half SMS, as fast as one process can, once told to go."""
+    """Send `count` messages, half emails half SMS, as fast as one process's `SEND_CONCURRENCY`
+    threads can, once told to go."""
     import boto3
     from botocore.config import Config
 
     from bench.sending import HTML
 
-    config = Config(retries={"total_max_attempts": 1}, connect_timeout=5, read_timeout=20)
+    config = Config(
+        retries={"total_max_attempts": 1},
+        connect_timeout=5,
+        read_timeout=20,
+        max_pool_connections=SEND_CONCURRENCY,
+    )
     ses = boto3.client("sesv2", region_name=REGION, config=config)
     sns = boto3.client("sns", region_name=REGION, config=config)
 
@@ -583,8 +597,9 @@ def _bare(work: Path, index: int, count: int) -> int:
     while not (work / "go").exists():
         time.sleep(0.005)
     start = time.time()
-    for number in range(count):
-        send(index * count + number)
+    with ThreadPoolExecutor(SEND_CONCURRENCY) as pool:
+        for _ in pool.map(send, range(index * count, (index + 1) * count)):
+            pass
     end = time.time()
     (work / f"bare{index}.json").write_text(json.dumps({"start": start, "end": end, "sent": count}))
     return 0

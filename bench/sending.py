@@ -40,6 +40,7 @@ import json
 import math
 import os
 import sys
+import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator
@@ -187,6 +188,8 @@ class _Bench:
         self.event_files = 0
         self.event_record_sizes: list[int] = []
         self._phase = "send"
+        # The send worker's provider calls run on several threads: each count is taken whole.
+        self._tally_lock = threading.Lock()
 
     def run(self) -> dict[str, float]:
         import boto3
@@ -483,9 +486,10 @@ class _Bench:
     def _count(self, params: dict[str, Any], model: Any, context: dict[str, Any], **_: Any) -> None:
         service = model.service_model.service_id.hyphenize()
         if service not in PROVIDER_SERVICES:
-            self.requests[(service, model.name)] += 1
-            self.phase_requests[self._phase] += 1
-            self.phase_service_requests[(self._phase, service)] += 1
+            with self._tally_lock:
+                self.requests[(service, model.name)] += 1
+                self.phase_requests[self._phase] += 1
+                self.phase_service_requests[(self._phase, service)] += 1
 
     def _snapshot(self, params: dict[str, Any], model: Any, context: dict[str, Any], **_: Any) -> None:
         writes = list(_writes(model.name, params))
@@ -495,6 +499,10 @@ class _Bench:
             ]
 
     def _charge(self, http_response: Any, model: Any, context: dict[str, Any], **_: Any) -> None:
+        with self._tally_lock:
+            self._charge_writes(model, context)
+
+    def _charge_writes(self, model: Any, context: dict[str, Any]) -> None:
         for table, key, factor, before in context.get("bench_writes", []):
             after = _item(table, key)
             size = max(_size(before), _size(after))
@@ -505,9 +513,13 @@ class _Bench:
 
     def _charge_reads(self, parsed: dict[str, Any], model: Any, context: dict[str, Any], **_: Any) -> None:
         by_table = _read_units(model.name, context.get("bench_params", {}), parsed)
+        with self._tally_lock:
+            self._charge_table_reads(model.name, by_table)
+
+    def _charge_table_reads(self, operation: str, by_table: dict[str, float]) -> None:
         for table, units in by_table.items():
             self.phase_read_units[self._phase] += units
-            self.table_read_units[(self._phase, table.removeprefix("herald-dev-"), model.name)] += units
+            self.table_read_units[(self._phase, table.removeprefix("herald-dev-"), operation)] += units
 
 
 # A styled notice: about 6 KB of HTML per language, as a real email template is, of varied text

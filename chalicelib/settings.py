@@ -104,6 +104,9 @@ class Settings:
     # Messages a worker may hand to providers before recording them: a crash turns at most these
     # into UNKNOWN. Each window costs one transaction.
     send_window: int = field(default_factory=lambda: _int("HERALD_SEND_WINDOW", 25))
+    # Provider calls a worker has in flight at once, among its window's messages (the calls mostly
+    # wait on the provider, and Lambda bills the wait).
+    send_concurrency: int = field(default_factory=lambda: _int("HERALD_SEND_CONCURRENCY", 8))
     # How long a task's claim holds without renewal; a dead worker's task is taken over after it.
     send_lease_s: float = field(default_factory=lambda: _float("HERALD_SEND_LEASE_S", 120))
     # How long provider events may take to prove an UNKNOWN message was sent; it must outlast the

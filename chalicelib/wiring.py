@@ -55,7 +55,13 @@ class Services:
         import boto3
         from botocore.config import Config
 
-        config = Config(retries={"max_attempts": 5, "mode": "adaptive"}, max_pool_connections=20)
+        # Parameters are built by the adapters, not taken from users; AWS validates them anyway,
+        # and checking them here costs CPU on every call (a send worker's busiest work).
+        config = Config(
+            retries={"max_attempts": 5, "mode": "adaptive"},
+            max_pool_connections=20,
+            parameter_validation=False,
+        )
         return boto3.session.Session().client(service, region_name=self.settings.region, config=config)
 
     def _provider_client(self, service: str) -> Any:
@@ -64,7 +70,14 @@ class Services:
         import boto3
         from botocore.config import Config
 
-        config = Config(retries={"total_max_attempts": 1}, connect_timeout=5, read_timeout=20)
+        config = Config(
+            retries={"total_max_attempts": 1},
+            connect_timeout=5,
+            read_timeout=20,
+            # A connection for each of a send worker's calls in flight.
+            max_pool_connections=max(10, self.settings.send_concurrency),
+            parameter_validation=False,
+        )
         return boto3.session.Session().client(service, region_name=self.settings.region, config=config)
 
     @cached_property
@@ -161,6 +174,7 @@ class Services:
             self.clock,
             block=s.rate_block,
             urgent_reserve=s.urgent_reserve,
+            parallel_calls=s.send_concurrency,
         )
 
     @cached_property
@@ -435,6 +449,7 @@ class Services:
             clock=self.clock,
             policy=SendPolicy(
                 window=s.send_window,
+                concurrency=s.send_concurrency,
                 lease_s=s.send_lease_s,
                 reconcile_window_s=s.reconcile_window_s,
                 handback_margin_s=s.handback_margin_s,

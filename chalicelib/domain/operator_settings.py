@@ -7,6 +7,7 @@ through `SettingsService.current()`, a short in-process cache, never once per me
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -156,6 +157,8 @@ class SettingsService:
     cache_ttl_s: float = 30.0
     clock: Callable[[], float] = time.monotonic
     _cached: tuple[float, OperatorSettings] | None = field(default=None, init=False, repr=False)
+    # A send worker's concurrent calls find the cache expired together: one of them reads.
+    _refreshing: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def get(self) -> OperatorSettings:
         """The settings as stored now (the defaults until an admin saves them)."""
@@ -165,9 +168,10 @@ class SettingsService:
 
     def current(self) -> OperatorSettings:
         """The settings, at most `cache_ttl_s` old: what the send path reads."""
-        if self._cached is not None and self.clock() - self._cached[0] < self.cache_ttl_s:
-            return self._cached[1]
-        return self.get()
+        with self._refreshing:
+            if self._cached is not None and self.clock() - self._cached[0] < self.cache_ttl_s:
+                return self._cached[1]
+            return self.get()
 
     def update(self, changes: dict[str, Any], by: Admin) -> OperatorSettings:
         """Apply validated field changes (fields left out keep their value); a no-op writes nothing."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import random
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -45,7 +46,12 @@ class RateLimiter:
     refresh_s: float = 10.0
     recover_after_s: float = 30.0
     cooldown_s: float = 2.0
+    # Provider calls this worker makes at once: what it can use in a second is that many times
+    # one call's pace.
+    parallel_calls: int = 1
     rng: random.Random = field(default_factory=random.Random)
+    # A worker's concurrent calls take their tokens one at a time.
+    _lock: threading.Lock = field(default_factory=threading.Lock)
     _held: dict[str, _Held] = field(default_factory=dict)
     _fleet: dict[str, tuple[float, FleetRate]] = field(default_factory=dict)
     _urgent_marked: dict[str, float] = field(default_factory=dict)
@@ -53,9 +59,12 @@ class RateLimiter:
 
     def acquire(self, provider: str, urgent: bool = False) -> None:
         """Wait until this worker may hand one more message to `provider`."""
-        ceiling = self.ceilings.get(provider)
-        if ceiling is None:
-            return
+        with self._lock:
+            ceiling = self.ceilings.get(provider)
+            if ceiling is not None:
+                self._take_token(provider, ceiling, urgent)
+
+    def _take_token(self, provider: str, ceiling: float, urgent: bool) -> None:
         misses = failures = 0
         while True:
             now = self.clock.now()
@@ -86,7 +95,7 @@ class RateLimiter:
 
     def observe(self, provider: str, seconds: float) -> None:
         """How long a provider call took: blocks are sized to what this worker can use in a second."""
-        pace = 1 / max(seconds, 0.001)
+        pace = self.parallel_calls / max(seconds, 0.001)
         previous = self._pace.get(provider)
         self._pace[provider] = pace if previous is None else 0.8 * previous + 0.2 * pace
 

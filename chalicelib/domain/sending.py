@@ -23,8 +23,10 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -225,6 +227,9 @@ class SendPolicy:
     """How the sender holds tasks, retries and hands work back (from settings)."""
 
     window: int = 25
+    # Provider calls a worker has in flight at once, among its window's messages: a call mostly
+    # waits on the provider, and Lambda bills that wait.
+    concurrency: int = 1
     lease_s: float = 120.0
     reconcile_window_s: float = 600.0
     handback_margin_s: float = 30.0
@@ -251,6 +256,10 @@ class HandBack(Exception):
     def __init__(self, delay_s: float) -> None:
         super().__init__(f"handing back, retry in {delay_s:.0f} s")
         self.delay_s = delay_s
+
+
+# What became of one position of a window: its message, or why it did not go.
+type WindowOutcome = Message | HandBack | LeaseLost
 
 
 class Stop(StrEnum):
@@ -303,6 +312,15 @@ def deferrals_of(task: SendTask, records: Sequence[Message]) -> tuple[Deferral, 
     return tuple(deferrals)
 
 
+@dataclass(frozen=True)
+class _Operator:
+    """What the operator's settings say for the messages of a window."""
+
+    identity: SenderIdentity | None
+    links: UnsubscribeLinks | None
+    contact: ContactDefaults | None
+
+
 @dataclass
 class _Run:
     """One worker's hold on a task: the committed cursor and what the open window has done."""
@@ -325,6 +343,8 @@ class _Run:
     # Stop this long before the deadline (less in a short invocation).
     margin_s: float = 0.0
     windows: ContactWindows = field(default_factory=ContactWindows)
+    # Concurrent provider calls renew the lease one at a time.
+    lease_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def reached(self) -> int:
@@ -374,6 +394,7 @@ class Sender:
     # The operator's default contact window and time zone, from the same cache; None: no
     # contact hours (every moment is open).
     contact: Callable[[], ContactDefaults] | None = None
+    _executor: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.cache is None:
@@ -538,20 +559,90 @@ class Sender:
 
     def _fill_window(self, run: _Run, deadline: float) -> Stop:
         limit = min(run.window_end, run.total)
-        while run.reached < limit:
+        if run.reached < limit:
             communication = self._communication(run.task.comm_id)
             assert communication is not None
             if communication.status is CommunicationStatus.PAUSED:
                 return Stop.PAUSED
             if self.clock.now() > deadline - run.margin_s:
                 return Stop.OUT_OF_TIME
-            account_id, channel = run.messages[run.reached]
-            try:
-                run.add(self._message(run, communication, account_id, channel, deadline))
-            except HandBack as handback:
-                run.handback_delay_s = handback.delay_s
+            outcomes = self._window_outcomes(run, communication, run.messages[run.reached : limit], deadline)
+            handed_back = self._keep_outcomes(run, outcomes)
+            if handed_back is not None:
+                run.handback_delay_s = handed_back.delay_s
                 return Stop.OUT_OF_TIME
         return Stop.DONE if run.reached >= run.total else Stop.WINDOW_FULL
+
+    def _window_outcomes(
+        self,
+        run: _Run,
+        communication: Communication,
+        positions: Sequence[tuple[str, Channel]],
+        deadline: float,
+    ) -> list[WindowOutcome]:
+        """Each position's message, in order, with up to `policy.concurrency` provider calls at once;
+        HandBack or LeaseLost where a message did not go (one at a time, nothing after the first)."""
+
+        operator = self._operator()
+
+        def outcome(position: tuple[str, Channel]) -> WindowOutcome:
+            try:
+                return self._message(run, communication, operator, *position, deadline)
+            except (HandBack, LeaseLost) as stopped:
+                return stopped
+
+        if self.policy.concurrency <= 1 or len(positions) <= 1:
+            outcomes: list[WindowOutcome] = []
+            for position in positions:
+                outcomes.append(outcome(position))
+                if not isinstance(outcomes[-1], Message):
+                    break
+            return outcomes
+        # Built here, once: boto3 clients must not be created by several threads at a time.
+        for channel in communication.channels:
+            self.email_sender() if channel is Channel.EMAIL else self.sms_sender()
+        return list(self._pool().map(outcome, positions))
+
+    def _operator(self) -> _Operator:
+        """The operator's settings for a window's messages, read once for all of them."""
+        return _Operator(
+            identity=self.identity() if self.identity else None,
+            links=self.unsubscribe_links(),
+            contact=self.contact() if self.contact else None,
+        )
+
+    def _pool(self) -> ThreadPoolExecutor:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(self.policy.concurrency, thread_name_prefix="send")
+        return self._executor
+
+    def _keep_outcomes(self, run: _Run, outcomes: Sequence[WindowOutcome]) -> HandBack | None:
+        """Add the window's outcomes to `run` up to the last message decided; a message before it
+        that the provider's throttling held back is DEFERRED, so positions stay contiguous. Returns
+        the hand-back of the positions after it, if any."""
+        decided = [index for index, outcome in enumerate(outcomes) if isinstance(outcome, Message)]
+        kept = outcomes[: decided[-1] + 1] if decided else []
+        for position, outcome in zip(run.messages[run.reached :], kept, strict=False):
+            run.add(outcome if isinstance(outcome, Message) else self._held_back(run, *position, outcome))
+        if any(isinstance(outcome, LeaseLost) for outcome in outcomes):
+            self._share_what_we_know(run)
+            raise LeaseLost()
+        # The positions after the last message decided go back to the queue with the rest.
+        handbacks = [outcome for outcome in outcomes[len(kept) :] if isinstance(outcome, HandBack)]
+        return max(handbacks, key=lambda handback: handback.delay_s) if handbacks else None
+
+    def _held_back(self, run: _Run, account_id: str, channel: Channel, stopped: WindowOutcome) -> Message:
+        """A message the provider's throttling kept from going while later ones went: it is
+        sent by a deferral task once the throttling should be over."""
+        delay = stopped.delay_s if isinstance(stopped, HandBack) else 0.0
+        until = datetime.fromtimestamp(self.clock.now() + max(delay, 1.0), UTC)
+        message = Message(
+            comm_id=run.task.comm_id, account_id=account_id, channel=channel, status=MessageStatus.DEFERRED
+        )
+        message.deferred_until, message.error = until, THROTTLED_TEXT
+        message.deferral = deferral_task_id(run.task.task_id, run.cursor, until.timestamp())
+        message.updated_at = utc_now()
+        return message
 
     def _write_records(self, run: _Run) -> None:
         if run.records:
@@ -655,14 +746,21 @@ class Sender:
 
     def _hold_lease(self, run: _Run) -> None:
         """Renew the lease once half of it has gone; raise LeaseLost if it was taken over."""
-        now = self.clock.now()
-        if now < run.lease_until - self.policy.renew_margin_s:
-            return
-        lease_until = now + self.policy.lease_s
-        if not self._persist(lambda: self.ledger.renew_lease(run.task, run.owner, lease_until)):
+        if not self._renewed(run):
             self._share_what_we_know(run)
             raise LeaseLost()
-        run.lease_until = lease_until
+
+    def _renewed(self, run: _Run) -> bool:
+        """Renew the lease once half of it has gone: False when it was taken over."""
+        with run.lease_lock:
+            now = self.clock.now()
+            if now < run.lease_until - self.policy.renew_margin_s:
+                return True
+            lease_until = now + self.policy.lease_s
+            if not self._persist(lambda: self.ledger.renew_lease(run.task, run.owner, lease_until)):
+                return False
+            run.lease_until = lease_until
+            return True
 
     # -- deciding messages ----------------------------------------------------------------------
 
@@ -712,7 +810,13 @@ class Sender:
         return address_problem(account, channel)
 
     def _message(
-        self, run: _Run, communication: Communication, account_id: str, channel: Channel, deadline: float
+        self,
+        run: _Run,
+        communication: Communication,
+        operator: _Operator,
+        account_id: str,
+        channel: Channel,
+        deadline: float,
     ) -> Message:
         account = run.accounts.get(account_id)
         message = Message(
@@ -732,11 +836,11 @@ class Sender:
             message.status = MessageStatus.CANCELLED
             return message
         message.language = choose_language(communication, channel, account).language
-        if self._waits(run, communication, account, message):
+        if self._waits(run, communication, operator.contact, account, message):
             return message
         message.render_context = account.render_context()
         try:
-            attempt = self._outgoing(communication, message, account)
+            attempt = self._outgoing(communication, operator, message, account)
         except RenderError as error:
             return _failed(message, FailureCode.TEMPLATE_ERROR, f"template error: {error}")
         provider = self.email_sender().name if channel is Channel.EMAIL else self.sms_sender().name
@@ -756,15 +860,21 @@ class Sender:
         message.updated_at = utc_now()
         return message
 
-    def _waits(self, run: _Run, communication: Communication, account: Account, message: Message) -> bool:
+    def _waits(
+        self,
+        run: _Run,
+        communication: Communication,
+        defaults: ContactDefaults | None,
+        account: Account,
+        message: Message,
+    ) -> bool:
         """Past the communication's expiry, SKIPPED; outside the account's contact window, DEFERRED
         to its next opening (SKIPPED when that is past the expiry). True when it is not sent now."""
         now = datetime.fromtimestamp(self.clock.now(), UTC)
         expires_at = communication.expires_at
         if expires_at is None or now < expires_at:
-            if communication.urgent or self.contact is None:
+            if communication.urgent or defaults is None:
                 return False
-            defaults = self.contact()
             hours = communication.contact_hours or defaults.hours
             zone = zone_named(account.timezone, defaults.timezone)
             if is_open(hours, zone, now):
@@ -781,7 +891,7 @@ class Sender:
         return True
 
     def _outgoing(
-        self, communication: Communication, message: Message, account: Account
+        self, communication: Communication, operator: _Operator, message: Message, account: Account
     ) -> Callable[[], SendResult]:
         assert message.address is not None and message.language is not None
         # Provider events carry these tags back, so each maps to its message without guessing.
@@ -792,9 +902,9 @@ class Sender:
             "channel": str(message.channel),
         }
         rendered = render_message(communication, message.channel, message.language, account.render_context())
-        identity = self.identity() if self.identity else None
+        identity = operator.identity
         if isinstance(rendered, EmailContent):
-            headers = list_unsubscribe_headers(self.unsubscribe_links(), communication, message)
+            headers = list_unsubscribe_headers(operator.links, communication, message)
             outgoing_email = OutgoingEmail(
                 message.address, rendered.subject, rendered.html, rendered.text, tags, identity, headers
             )
@@ -817,7 +927,9 @@ class Sender:
         throttles = 0
         while True:
             self.limiter.acquire(provider, urgent=run.task.urgent)
-            self._hold_lease(run)
+            if not self._renewed(run):
+                # The window's other calls may be in flight: their caller shares what went.
+                raise LeaseLost()
             if self.clock.now() > deadline - run.margin_s:
                 raise HandBack(self._backoff(max(throttles, 1)))
             started = self.clock.now()
@@ -845,6 +957,9 @@ class Sender:
         """Exponential backoff with full jitter."""
         ceiling = min(self.policy.max_delay_s, self.policy.base_delay_s * 2 ** (attempt - 1))
         return self.rng.uniform(ceiling / 2, ceiling)
+
+
+THROTTLED_TEXT = "deferred: the provider was throttling sending; it goes again once that should be over"
 
 
 class _RetriesExhausted(SendFailure):

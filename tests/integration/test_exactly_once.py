@@ -3,6 +3,7 @@ errors by class, and the settling of messages in doubt."""
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 
 import pytest
@@ -82,7 +83,8 @@ def test_a_worker_that_dies_mid_window_never_resends_and_its_window_settles(api,
     assert api.call("get", f"/communications/{comm_id}").json["status"] == "IN_PROGRESS"
 
     # WHEN SES reports the first one (its event carries Herald's tags)...
-    tags = {t["Name"]: t["Value"] for t in taken[0]["EmailTags"]}
+    first = next(p for p in taken if p["Destination"]["ToAddresses"][0] == "person0@example.com")
+    tags = {t["Name"]: t["Value"] for t in first["EmailTags"]}
     assert rig.svc.reconciler.reconcile_from_event(
         tags["herald_comm_id"],
         tags["herald_message_id"],
@@ -117,9 +119,9 @@ def test_a_worker_that_dies_mid_window_never_resends_and_its_window_settles(api,
 
 
 def test_an_owner_stalled_past_its_lease_stops_before_sending_again(api, client):
-    # GIVEN a worker that stalls (a long GC pause, a slow network) past its lease mid-window,
-    # while SQS hands the same task to a second worker
-    rig = Rig(send_window=3)
+    # GIVEN a worker making one provider call at a time that stalls (a long GC pause, a slow
+    # network) past its lease mid-window, while SQS hands the same task to a second worker
+    rig = Rig(send_window=3, send_concurrency=1)
     comm_id, accounts = _emails_to(api, 7)
     rig.deliver("plan")
     hooks, second = CallHooks(rig.svc.sesv2), rig.container()
@@ -147,18 +149,58 @@ def test_an_owner_stalled_past_its_lease_stops_before_sending_again(api, client)
     assert check_counts(rig.svc.ledger, rig.svc.message_store, comm_id).matches
 
 
+def test_an_owner_stalled_with_calls_in_flight_never_sends_twice(api, client):
+    # GIVEN a worker with its window's three provider calls in flight at once, stalled past its
+    # lease in one of them while SQS hands the same task to a second worker
+    rig = Rig(send_window=3, send_concurrency=3)
+    comm_id, accounts = _emails_to(api, 7)
+    rig.deliver("plan")
+    second = rig.container()
+    hooks = CallHooks(rig.svc.sesv2)
+    batch: list[dict] = []
+    calls: list[str] = []
+    lock = threading.Lock()
+
+    def stall_then_redeliver(operation, params):
+        with lock:
+            calls.append(params["Destination"]["ToAddresses"][0])
+            if len(calls) == 2:
+                rig.clock.advance(rig.settings.send_lease_s + 1)
+                rig.deliver("send", second, rig.again("send", batch))
+
+    hooks.before = stall_then_redeliver
+    batch.extend(rig.receive("send"))
+    rig.deliver("send", messages=batch)
+
+    # THEN nobody got an email twice: the second worker took the stalled window [0, 3) over in
+    # doubt and sent the rest; of the window, what the stalled worker knew it sent is SENT, and
+    # a call that saw the lease gone did not go
+    received = _received()
+    assert set(received.values()) == {1}
+    assert {f"person{i}@example.com" for i in (0, 1, 3, 4, 5, 6)} <= set(received)
+    by_account = {m["account_id"]: m["status"] for m in _messages(api, comm_id)}
+    assert all(by_account[account] == "SENT" for account in accounts[3:])
+    assert all(by_account[account] in ("SENT", "UNKNOWN") for account in accounts[:3])
+    rig.sweep(after_s=rig.settings.reconcile_window_s + 1)
+    counts = api.call("get", f"/communications/{comm_id}").json["counts"]
+    assert counts["sent"] == len(received)
+    assert counts["sent"] + counts["send_failed"] == 7
+    assert check_counts(rig.svc.ledger, rig.svc.message_store, comm_id).matches
+
+
 def test_a_read_timeout_after_the_provider_took_it_is_in_doubt_until_its_event(api, client):
     rig = Rig()
     comm_id, accounts = _emails_to(api, 3)
     hooks = CallHooks(rig.svc.sesv2)
-    seen: list[dict] = []
+    seen: dict[str, dict] = {}
 
-    def lose_the_answer_once(operation, params, parsed):
-        seen.append(parsed)
-        if len(seen) == 2:
+    def lose_the_answer_for_the_second(operation, params, parsed):
+        to = params["Destination"]["ToAddresses"][0]
+        seen[to] = parsed
+        if to == "person1@example.com":
             raise read_timeout()
 
-    hooks.after = lose_the_answer_once
+    hooks.after = lose_the_answer_for_the_second
     rig.drain()
     assert set(_received().values()) == {1} and len(_received()) == 3
     doubtful = _messages(api, comm_id, "&status=UNKNOWN")
@@ -166,8 +208,9 @@ def test_a_read_timeout_after_the_provider_took_it_is_in_doubt_until_its_event(a
     assert "in doubt" in doubtful[0]["error"]
     assert api.call("get", f"/communications/{comm_id}").json["counts"]["pending"] == 1
     # SES's event proves it: SENT, and the communication completes
-    assert rig.svc.reconciler.reconcile_from_event(comm_id, doubtful[0]["id"], seen[1]["MessageId"])
-    assert not rig.svc.reconciler.reconcile_from_event(comm_id, doubtful[0]["id"], seen[1]["MessageId"])
+    ses_id = seen["person1@example.com"]["MessageId"]
+    assert rig.svc.reconciler.reconcile_from_event(comm_id, doubtful[0]["id"], ses_id)
+    assert not rig.svc.reconciler.reconcile_from_event(comm_id, doubtful[0]["id"], ses_id)
     detail = api.call("get", f"/communications/{comm_id}").json
     assert (detail["status"], detail["counts"]["sent"]) == ("COMPLETED", 3)
 
@@ -236,6 +279,39 @@ def test_a_worker_out_of_time_hands_the_rest_back_instead_of_failing(api, client
     rig.drain()
     assert set(_received().values()) == {1} and len(_received()) == 3
     assert api.call("get", f"/communications/{comm_id}").json["status"] == "COMPLETED"
+
+
+def test_a_message_held_back_by_throttling_while_later_ones_went_is_deferred_then_sent_once(api, client):
+    # GIVEN a worker with its window's three calls in flight at once and little time left, and
+    # SES throttling every call to the window's first address while the others go through
+    rig = Rig(send_window=3, send_concurrency=3, handback_margin_s=30)
+    comm_id, accounts = _emails_to(api, 3)
+    rig.deliver("plan")
+    hooks = CallHooks(rig.svc.sesv2)
+
+    def throttle_the_first(operation, params):
+        if params["Destination"]["ToAddresses"][0] == "person0@example.com":
+            return error_response("Throttling", "Rate exceeded", 429)
+        return None
+
+    hooks.before = throttle_the_first
+    rig.deliver("send", timeout_s=60)
+    # THEN the other two went, and the first waits, DEFERRED, for the throttling to pass
+    assert _received() == Counter({"person1@example.com": 1, "person2@example.com": 1})
+    deferred = [m for m in _messages(api, comm_id) if m["status"] == "DEFERRED"]
+    assert [m["account_id"] for m in deferred] == [accounts[0]]
+    assert "throttling" in deferred[0]["error"]
+    detail = api.call("get", f"/communications/{comm_id}").json
+    assert (detail["status"], detail["counts"]["sent"], detail["counts"]["deferred"]) == ("IN_PROGRESS", 2, 1)
+    assert rig.depth("send") == 0
+    # AND once SES recovers, the sweep queues it when due and it goes once
+    hooks.before = None
+    assert rig.sweep(after_s=60).get("deferral_queued") == 1
+    rig.drain()
+    assert _received() == Counter({f"person{i}@example.com": 1 for i in range(3)})
+    detail = api.call("get", f"/communications/{comm_id}").json
+    assert (detail["status"], detail["counts"]["sent"], detail["counts"]["deferred"]) == ("COMPLETED", 3, 0)
+    assert check_counts(rig.svc.ledger, rig.svc.message_store, comm_id).matches
 
 
 def test_a_storage_write_failing_past_the_sdk_retries_is_tried_again(api, client):
