@@ -279,11 +279,8 @@ class DeliveryStore(TallySettler, Protocol):
         """The messages among (comm_id, message_id) keys that exist (batched reads)."""
         ...
 
-    def read(
-        self, message_keys: Sequence[tuple[str, str]], event_keys: Sequence[tuple[str, str]]
-    ) -> tuple[dict[tuple[str, str], TrackedMessage], set[tuple[str, str]]]:
-        """The messages among these keys that exist, and which (provider, event_id) events the
-        event log already holds, in the same batched reads."""
+    def logged(self, event_keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Which of these (provider, event_id) events the event log already holds (batched reads)."""
         ...
 
     def existing_communications(self, comm_ids: Sequence[str]) -> set[str]: ...
@@ -301,8 +298,8 @@ class ConcurrentDelivery(Exception):
 
 
 class EventLog(Protocol):
-    """Raw provider events, for audit and deduplication (kept for a retention period); the delivery
-    store reads which were recorded together with the messages."""
+    """Raw provider events that changed nothing, for audit and deduplication (kept for a retention
+    period); the delivery store reads which were recorded."""
 
     def record(self, events: Sequence[tuple[DeliveryEvent, str]]) -> None:
         """Store events with what became of each (applied, stale, unknown…), in batched writes."""
@@ -389,25 +386,20 @@ class DeliveryTracker:
         unique = self._with_herald_ids(self._unique(events, result))
         if not unique:
             return result
-        messages, seen = self.store.read(
-            sorted({e.message_key for e in unique if e.message_key}), [e.key for e in unique]
-        )
-        result.duplicates += len(seen)
-        fresh = [e for e in unique if e.key not in seen]
-        if not fresh:
-            return result
-        keys = sorted({e.message_key for e in fresh if e.message_key})
-        self._settle_doubts(fresh, messages)
+        keys = sorted({e.message_key for e in unique if e.message_key})
+        messages = self.store.tracked(keys)
+        self._settle_doubts(unique, messages)
         missing_comms = sorted({k[0] for k in keys if k not in messages})
         known_comms = self.store.existing_communications(missing_comms) if missing_comms else set()
 
-        outcomes: list[tuple[DeliveryEvent, str]] = []
+        # Events that change nothing, to be logged unless the log holds them already.
+        unchanging: list[tuple[DeliveryEvent, str, Suppression | None]] = []
         early: list[DeliveryEvent] = []
         # Per message, the record as read and the event that decides it now.
         changes: dict[tuple[str, str], DeliveryChange] = {}
         suppressions: list[Suppression] = []
         # In provider time, so several events of one message in a batch apply in order.
-        for event in sorted(fresh, key=lambda e: (e.occurred_at, e.status is MessageStatus.FAILED)):
+        for event in sorted(unique, key=lambda e: (e.occurred_at, e.status is MessageStatus.FAILED)):
             key = event.message_key
             message = messages.get(key) if key else None
             verdict = self._verdict(event, message, known_comms, attempt)
@@ -417,12 +409,16 @@ class DeliveryTracker:
             if verdict == "duplicate":
                 result.duplicates += 1
                 continue
-            if event.suppresses and (message is not None or event.recipient):
-                suppressions.append(_suppression(event, message))
+            suppression = (
+                _suppression(event, message)
+                if event.suppresses and (message is not None or event.recipient)
+                else None
+            )
             if key is None or message is None or verdict != "apply":
-                outcomes.append((event, verdict))
-                setattr(result, verdict, getattr(result, verdict) + 1)
+                unchanging.append((event, verdict, suppression))
                 continue
+            if suppression is not None:
+                suppressions.append(suppression)
             read = changes[key].message if key in changes else message
             changes[key] = DeliveryChange(read, event)
             messages[key] = replace(
@@ -433,6 +429,9 @@ class DeliveryTracker:
             )
             result.applied += 1
 
+        to_log = self._not_logged_yet(unchanging, result)
+        suppressions += [suppression for _, _, suppression in to_log if suppression is not None]
+        outcomes = [(event, verdict) for event, verdict, _ in to_log]
         if suppressions:
             self.suppressions.add_many(suppressions)
         if outcomes:
@@ -444,6 +443,22 @@ class DeliveryTracker:
             result.retried = len(early)
         self._log(result, outcomes)
         return result
+
+    def _not_logged_yet(
+        self, unchanging: list[tuple[DeliveryEvent, str, Suppression | None]], result: RecordResult
+    ) -> list[tuple[DeliveryEvent, str, Suppression | None]]:
+        """Events that change nothing, less those the log holds (they came before: duplicates). Only
+        these need the log read: a repeat of the event that set a record's status is found on the
+        record itself (`last_event_id`)."""
+        logged = self.store.logged([event.key for event, _, _ in unchanging]) if unchanging else set()
+        to_log = []
+        for event, verdict, suppression in unchanging:
+            if event.key in logged:
+                result.duplicates += 1
+                continue
+            setattr(result, verdict, getattr(result, verdict) + 1)
+            to_log.append((event, verdict, suppression))
+        return to_log
 
     def _settle_doubts(
         self, events: Sequence[DeliveryEvent], messages: dict[tuple[str, str], TrackedMessage]

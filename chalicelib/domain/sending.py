@@ -26,7 +26,7 @@ import random
 import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -601,7 +601,10 @@ class Sender:
         # Built here, once: boto3 clients must not be created by several threads at a time.
         for channel in communication.channels:
             self.email_sender() if channel is Channel.EMAIL else self.sms_sender()
-        return list(self._pool().map(outcome, positions))
+        futures = [self._pool().submit(outcome, position) for position in positions]
+        # Every call ends before this invocation goes on (or fails): none outlives its window.
+        wait(futures)
+        return [future.result() for future in futures]
 
     def _operator(self) -> _Operator:
         """The operator's settings for a window's messages, read once for all of them."""

@@ -478,6 +478,7 @@ class FakeDeliveryStore:
     communications: set[str] = field(default_factory=set)
     counts: dict[str, dict[Channel, Counts]] = field(default_factory=dict)
     reads: int = 0
+    log_reads: int = 0
     counter_writes: int = 0
     crash_before_counting: bool = False
 
@@ -489,10 +490,9 @@ class FakeDeliveryStore:
         self.reads += 1
         return {k: self.messages[k] for k in keys if k in self.messages}
 
-    def read(
-        self, message_keys: Sequence[tuple[str, str]], event_keys: Sequence[tuple[str, str]]
-    ) -> tuple[dict[tuple[str, str], TrackedMessage], set[tuple[str, str]]]:
-        return self.tracked(message_keys), self.log.seen(event_keys)
+    def logged(self, event_keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+        self.log_reads += 1
+        return self.log.seen(event_keys)
 
     def existing_communications(self, comm_ids: Sequence[str]) -> set[str]:
         return set(comm_ids) & self.communications

@@ -78,6 +78,21 @@ def test_out_of_order_delivered_after_a_bounce_changes_nothing(tracker, store):
     assert store.counts[COMM][Channel.EMAIL] == Counts(delivery_failed=1)
 
 
+def test_the_event_log_is_read_only_for_events_that_change_nothing(tracker, store):
+    # GIVEN a bounce recorded, then an older delivery that changes nothing (logged as stale)
+    bounce = event(DeliveryOutcome.BOUNCED, at=T0 + timedelta(minutes=5), permanent=True)
+    assert tracker.record([bounce]).applied == 1
+    assert store.log_reads == 0  # a repeat of the bounce is found on the record itself
+    late_delivery = event(DeliveryOutcome.DELIVERED, at=T0)
+    assert tracker.record([late_delivery]).stale == 1
+    assert store.log_reads == 1
+    # WHEN both come again
+    again = tracker.record([bounce, late_delivery])
+    # THEN each is a duplicate: the bounce by the record, the delivery by the log
+    assert (again.duplicates, again.applied, again.stale) == (2, 0, 0)
+    assert store.counts[COMM][Channel.EMAIL] == Counts(delivery_failed=1)
+
+
 def test_a_failure_at_the_same_instant_as_a_delivery_wins_either_way(parts):
     for first, second in [
         (DeliveryOutcome.DELIVERED, DeliveryOutcome.BOUNCED),
@@ -140,6 +155,7 @@ def test_counters_are_written_once_per_communication_per_batch(tracker, store):
     )
     assert store.counter_writes == 1
     assert store.reads == 1
+    assert store.log_reads == 0  # every event changed its record: nothing to look up in the log
     assert store.counts[COMM] == {
         Channel.EMAIL: Counts(delivered=2, delivery_failed=1),
         Channel.SMS: Counts(delivery_failed=1),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import threading
 from collections import Counter
 
 import pytest
@@ -127,3 +128,28 @@ def test_no_ceiling_configured_means_no_limit_and_no_requests():
     for _ in range(100):
         limiter.acquire("sendgrid")
     assert store.takes == 0
+
+
+def test_a_workers_concurrent_calls_share_its_tokens_without_exceeding_the_ceiling():
+    # GIVEN one worker making eight provider calls at once under a ceiling of 50/s
+    store = InMemoryRateLimitStore()
+    clock = SimulatedClock()
+    limiter = RateLimiter(store, {"ses": 50}, clock, block=25, parallel_calls=8, rng=random.Random(3))
+    sent: Counter[int] = Counter()
+    lock = threading.Lock()
+
+    def calls(count: int) -> None:
+        for _ in range(count):
+            limiter.acquire("ses")
+            with lock:
+                sent[int(clock.now())] += 1
+
+    # WHEN its eight threads take 100 tokens each
+    threads = [threading.Thread(target=calls, args=(100,)) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # THEN every call got its token, and no second saw more than the ceiling
+    assert sum(sent.values()) == 800
+    assert max(sent.values()) <= 50

@@ -31,9 +31,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from chalicelib.adapters.dynamodb.common import (
-    TableRead,
     batch_get,
-    batch_get_items,
     batch_write,
     from_item,
     is_condition_failure,
@@ -113,25 +111,8 @@ class DynamoDeliveryStore:
         self._tally_settle_s = tally_settle_s
 
     def tracked(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], TrackedMessage]:
-        return self.read(keys, [])[0]
-
-    def read(
-        self, message_keys: Sequence[tuple[str, str]], event_keys: Sequence[tuple[str, str]]
-    ) -> tuple[dict[tuple[str, str], TrackedMessage], set[tuple[str, str]]]:
-        found = batch_get_items(
-            self._client,
-            {
-                self._messages: TableRead([_message_key(*k) for k in message_keys], TRACKED_ATTRIBUTES),
-                self._events: TableRead([event_key(*k) for k in event_keys], ("pk",)),
-            },
-        )
-        records, seen = [], set()
-        for table, item in found:
-            if table == self._messages:
-                records.append(from_item(item))
-            else:
-                _, provider, event_id = item["pk"]["S"].split("#", 2)
-                seen.add((provider, event_id))
+        found = batch_get(self._client, self._messages, [_message_key(*k) for k in keys], TRACKED_ATTRIBUTES)
+        records = [from_item(item) for item in found]
         open_tallies = self._open_tallies({(v["comm_id"], v["tally"]) for v in records if v.get("tally")})
         messages = {}
         for values in records:
@@ -148,7 +129,15 @@ class DynamoDeliveryStore:
                 pending=(values["comm_id"], values.get("tally")) in open_tallies,
             )
             messages[(message.comm_id, message.message_id)] = message
-        return messages, seen
+        return messages
+
+    def logged(self, event_keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+        found = batch_get(self._client, self._events, [event_key(*k) for k in event_keys], ("pk",))
+        seen = set()
+        for item in found:
+            _, provider, event_id = item["pk"]["S"].split("#", 2)
+            seen.add((provider, event_id))
+        return seen
 
     def _open_tallies(self, tallies: set[tuple[str, str]]) -> set[tuple[str, str]]:
         """Which (comm_id, token) tallies are still being counted (read consistently: a tally is
