@@ -90,8 +90,8 @@ bench: venv ## run the benchmarks (about 15 min on 2 cores), table + bench/resul
 
 bench-import: venv ## the million-row audience import benchmark (about 16 min), table + bench/import-results.json
 	$(PY) -m bench --only audience_import --output bench/import-results.json
-faults: venv ## fault-injection suite, >10,000 messages on moto: make faults [SEED=…]
-	PYTHONHASHSEED=0 $(PY) -m tests.faults $(if $(SEED),--seed $(SEED))
+faults: venv ## fault-injection suite, >10,000 messages on moto: make faults [SEED=…] [CONCURRENCY=8]
+	PYTHONHASHSEED=0 $(PY) -m tests.faults $(if $(SEED),--seed $(SEED)) $(if $(CONCURRENCY),--concurrency $(CONCURRENCY))
 
 bench-sending: venv ## AWS requests and write units per message of a 20,000-message send
 	$(PY) -m bench.sending

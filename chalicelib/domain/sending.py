@@ -581,8 +581,8 @@ class Sender:
         deadline: float,
     ) -> list[WindowOutcome]:
         """Each position's message, in order, with up to `policy.concurrency` provider calls at once;
-        HandBack or LeaseLost where a message did not go (one at a time, nothing after the first)."""
-
+        HandBack or LeaseLost where a message did not go. With one call at a time, the positions
+        after the first that did not go are not tried."""
         operator = self._operator()
 
         def outcome(position: tuple[str, Channel]) -> WindowOutcome:

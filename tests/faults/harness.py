@@ -2,10 +2,11 @@
 world misbehaves, then proof that no message went out twice and none was lost.
 
 Everything runs in one process and one thread on simulated time, so a seed replays a run
-exactly. Several "containers" (each its own `Services`, as separate Lambda containers are)
-share moto's DynamoDB, SQS, SES and SNS. The harness plays Lambda's event source mappings:
-it receives batches, invokes the handlers, deletes what succeeded, and lets the rest come back
-once its (simulated) visibility timeout passes; SQS (moto) moves a record to its DLQ after five
+exactly (unless `--concurrency` gives the send workers concurrent provider calls). Several
+"containers" (each its own `Services`, as separate Lambda containers are) share moto's DynamoDB,
+SQS, SES and SNS. The harness plays Lambda's event source mappings: it receives batches, invokes
+the handlers, deletes what succeeded, and lets the rest come back once its (simulated) visibility
+timeout passes; SQS (moto) moves a record to its DLQ after five
 receives. Faults are injected with botocore hooks on each container's clients:
 
 - SQS: duplicate deliveries; a batch's visibility expiring mid-batch (delivered again, to a
@@ -115,6 +116,9 @@ class Scenario:
     ceilings: dict[str, float] = field(default_factory=lambda: {"ses": 25.0, "sns": 15.0})
     containers: int = 3
     rates: FaultRates = field(default_factory=FaultRates)
+    # Provider calls a worker makes at once. One keeps the run in one thread, so a seed replays it
+    # exactly; more runs the same faults against concurrent calls (no exact replay then).
+    send_concurrency: int = 1
 
     @staticmethod
     def full(seed: int) -> Scenario:
@@ -209,6 +213,7 @@ class FaultRun:
             email_rate_per_s=str(scenario.ceilings["ses"]),
             sms_rate_per_s=str(scenario.ceilings["sns"]),
             send_task_size=50,
+            send_concurrency=scenario.send_concurrency,
             audience_chunk_size=500,
             planner_window_tasks=8,
             planner_chunks_per_run=4,

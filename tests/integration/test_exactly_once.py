@@ -118,25 +118,33 @@ def test_a_worker_that_dies_mid_window_never_resends_and_its_window_settles(api,
     assert check_counts(rig.svc.ledger, rig.svc.message_store, comm_id).matches
 
 
+def _stall_past_the_lease_at_the_second_call(rig: Rig) -> None:
+    """Plan, then send the task with a worker that, at its second provider call, stalls past its
+    lease while SQS hands the same task to a second worker (which sends what it may)."""
+    rig.deliver("plan")
+    hooks, second = CallHooks(rig.svc.sesv2), rig.container()
+    batch: list[dict] = []
+    calls: list[str] = []
+    lock = threading.Lock()
+
+    def stall_then_redeliver(operation, params):
+        with lock:
+            calls.append(params["Destination"]["ToAddresses"][0])
+            if len(calls) == 2:
+                rig.clock.advance(rig.settings.send_lease_s + 1)
+                rig.deliver("send", second, rig.again("send", batch))
+
+    hooks.before = stall_then_redeliver
+    batch.extend(rig.receive("send"))
+    rig.deliver("send", messages=batch)
+
+
 def test_an_owner_stalled_past_its_lease_stops_before_sending_again(api, client):
     # GIVEN a worker making one provider call at a time that stalls (a long GC pause, a slow
     # network) past its lease mid-window, while SQS hands the same task to a second worker
     rig = Rig(send_window=3, send_concurrency=1)
     comm_id, accounts = _emails_to(api, 7)
-    rig.deliver("plan")
-    hooks, second = CallHooks(rig.svc.sesv2), rig.container()
-    batch: list[dict] = []
-    calls: list[str] = []
-
-    def stall_then_redeliver(operation, params):
-        calls.append(params["Destination"]["ToAddresses"][0])
-        if len(calls) == 2:
-            rig.clock.advance(rig.settings.send_lease_s + 1)
-            rig.deliver("send", second, rig.again("send", batch))
-
-    hooks.before = stall_then_redeliver
-    batch.extend(rig.receive("send"))
-    rig.deliver("send", messages=batch)
+    _stall_past_the_lease_at_the_second_call(rig)
 
     # THEN nothing went out twice: the second worker took the stalled window [0, 3) over (in
     # doubt) and sent the rest; the stalled worker finished the call it was in, stopped before
@@ -154,23 +162,7 @@ def test_an_owner_stalled_with_calls_in_flight_never_sends_twice(api, client):
     # lease in one of them while SQS hands the same task to a second worker
     rig = Rig(send_window=3, send_concurrency=3)
     comm_id, accounts = _emails_to(api, 7)
-    rig.deliver("plan")
-    second = rig.container()
-    hooks = CallHooks(rig.svc.sesv2)
-    batch: list[dict] = []
-    calls: list[str] = []
-    lock = threading.Lock()
-
-    def stall_then_redeliver(operation, params):
-        with lock:
-            calls.append(params["Destination"]["ToAddresses"][0])
-            if len(calls) == 2:
-                rig.clock.advance(rig.settings.send_lease_s + 1)
-                rig.deliver("send", second, rig.again("send", batch))
-
-    hooks.before = stall_then_redeliver
-    batch.extend(rig.receive("send"))
-    rig.deliver("send", messages=batch)
+    _stall_past_the_lease_at_the_second_call(rig)
 
     # THEN nobody got an email twice: the second worker took the stalled window [0, 3) over in
     # doubt and sent the rest; of the window, what the stalled worker knew it sent is SENT, and
