@@ -583,7 +583,7 @@ class Sender:
         """Each position's message, in order, with up to `policy.concurrency` provider calls at once;
         HandBack or LeaseLost where a message did not go. With one call at a time, the positions
         after the first that did not go are not tried."""
-        operator = self._operator()
+        operator = self._operator(communication)
 
         def outcome(position: tuple[str, Channel]) -> WindowOutcome:
             try:
@@ -606,11 +606,11 @@ class Sender:
         wait(futures)
         return [future.result() for future in futures]
 
-    def _operator(self) -> _Operator:
+    def _operator(self, communication: Communication) -> _Operator:
         """The operator's settings for a window's messages, read once for all of them."""
         return _Operator(
             identity=self.identity() if self.identity else None,
-            links=self.unsubscribe_links(),
+            links=self.unsubscribe_links() if Channel.EMAIL in communication.channels else None,
             contact=self.contact() if self.contact else None,
         )
 
@@ -623,13 +623,17 @@ class Sender:
         """Add the window's outcomes to `run` up to the last message decided; a message before it
         that the provider's throttling held back is DEFERRED, so positions stay contiguous. Returns
         the hand-back of the positions after it, if any."""
+        if any(isinstance(outcome, LeaseLost) for outcome in outcomes):
+            # Nothing more is written for this task: only what went is worth sharing.
+            for outcome in outcomes:
+                if isinstance(outcome, Message):
+                    run.add(outcome)
+            self._share_what_we_know(run)
+            raise LeaseLost()
         decided = [index for index, outcome in enumerate(outcomes) if isinstance(outcome, Message)]
         kept = outcomes[: decided[-1] + 1] if decided else []
         for position, outcome in zip(run.messages[run.reached :], kept, strict=False):
             run.add(outcome if isinstance(outcome, Message) else self._held_back(run, *position, outcome))
-        if any(isinstance(outcome, LeaseLost) for outcome in outcomes):
-            self._share_what_we_know(run)
-            raise LeaseLost()
         # The positions after the last message decided go back to the queue with the rest.
         handbacks = [outcome for outcome in outcomes[len(kept) :] if isinstance(outcome, HandBack)]
         return max(handbacks, key=lambda handback: handback.delay_s) if handbacks else None
@@ -637,8 +641,8 @@ class Sender:
     def _held_back(self, run: _Run, account_id: str, channel: Channel, stopped: WindowOutcome) -> Message:
         """A message the provider's throttling kept from going while later ones went: it is
         sent by a deferral task once the throttling should be over."""
-        delay = stopped.delay_s if isinstance(stopped, HandBack) else 0.0
-        until = datetime.fromtimestamp(self.clock.now() + max(delay, 1.0), UTC)
+        assert isinstance(stopped, HandBack)
+        until = datetime.fromtimestamp(self.clock.now() + max(stopped.delay_s, 1.0), UTC)
         message = Message(
             comm_id=run.task.comm_id, account_id=account_id, channel=channel, status=MessageStatus.DEFERRED
         )
