@@ -224,3 +224,99 @@ def test_a_query_reads_its_partition_in_key_order_with_paging(dynamodb: Any) -> 
     assert nothing["Items"] == [] and nothing["Count"] == 0
     # The table's scan still sees every partition.
     assert dynamodb.scan(TableName="ranged")["Count"] == 24
+
+
+def _ranged_table(client: Any, name: str) -> None:
+    client.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "N"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+
+def test_batch_reads_answer_as_single_reads_do_for_every_kind_of_value(dynamodb: Any) -> None:
+    _ranged_table(dynamodb, "batch-read")
+    every_kind = {
+        "text": {"S": "Ada"},
+        "number": {"N": "12.5"},
+        "blob": {"B": b"\x00\xffherald"},
+        "texts": {"SS": ["a", "b"]},
+        "numbers": {"NS": ["1", "2"]},
+        "blobs": {"BS": [b"\x01", b"\x02"]},
+        "flag": {"BOOL": True},
+        "nothing": {"NULL": True},
+        "list": {"L": [{"S": "email"}, {"M": {"deep": {"B": b"\x03"}}}]},
+        "map": {"M": {"lang": {"S": "fr"}, "tags": {"SS": ["x"]}}},
+    }
+    keys = [{"pk": {"S": f"account-{n}"}, "sk": {"N": str(n)}} for n in range(5)]
+    for key in keys[:4]:  # the last key has no item
+        dynamodb.put_item(TableName="batch-read", Item={**key, **every_kind})
+    dynamodb.put_item(TableName=TABLE, Item={"pk": {"S": "other-table"}, "v": {"S": "1"}})
+    names = {"#p0": "pk", "#p1": "blob", "#p2": "list", "#p3": "absent"}
+
+    def single(table: str, key: dict[str, Any], **projection: Any) -> dict[str, Any] | None:
+        item: dict[str, Any] | None = dynamodb.get_item(TableName=table, Key=key, **projection).get("Item")
+        return item
+
+    for projection in ({}, {"ProjectionExpression": "#p0, #p1, #p2, #p3", "ExpressionAttributeNames": names}):
+        response = dynamodb.batch_get_item(
+            RequestItems={
+                "batch-read": {"Keys": keys, **projection},
+                TABLE: {"Keys": [{"pk": {"S": "other-table"}}, {"pk": {"S": "absent"}}]},
+            }
+        )
+        expected = [item for key in keys if (item := single("batch-read", key, **projection)) is not None]
+        assert len(expected) == 4
+        assert sorted(response["Responses"]["batch-read"], key=str) == sorted(expected, key=str)
+        assert response["Responses"][TABLE] == [{"pk": {"S": "other-table"}, "v": {"S": "1"}}]
+        assert response["UnprocessedKeys"] == {}
+    projected = dynamodb.batch_get_item(
+        RequestItems={
+            "batch-read": {
+                "Keys": keys[:1],
+                "ProjectionExpression": "#p1",
+                "ExpressionAttributeNames": {"#p1": "blob"},
+            }
+        }
+    )
+    assert projected["Responses"]["batch-read"] == [{"blob": {"B": b"\x00\xffherald"}}]
+    # Herald's form of request was answered from the stored items, not by moto's item machinery.
+    from moto.dynamodb.models import dynamodb_backends
+
+    backend = dynamodb_backends["123456789012"]["us-east-1"]
+    assert moto_dynamodb.quick_batch_get(backend, {"batch-read": {"Keys": keys}}) is not None
+    assert (
+        moto_dynamodb.quick_batch_get(backend, {"batch-read": {"Keys": keys, "AttributesToGet": ["pk"]}})
+        is None
+    )
+
+
+@pytest.mark.parametrize(
+    ("request_items", "code"),
+    [
+        ({TABLE: {"Keys": [{"pk": {"S": "same"}}, {"pk": {"S": "same"}}]}}, "ValidationException"),
+        ({TABLE: {"Keys": [{"pk": {"S": f"k{n}"}} for n in range(101)]}}, "ValidationException"),
+        ({"no-such-table": {"Keys": [{"pk": {"S": "k"}}]}}, "ResourceNotFoundException"),
+        (
+            {
+                TABLE: {
+                    "Keys": [{"pk": {"S": "k"}}],
+                    "ProjectionExpression": "#a",
+                    "ExpressionAttributeNames": {"#a": "v", "#unused": "w"},
+                }
+            },
+            "ValidationException",
+        ),
+        ({TABLE: {"Keys": [{"wrong": {"S": "k"}}]}}, "ValidationException"),
+    ],
+)
+def test_batch_reads_of_other_forms_keep_dynamodbs_errors(
+    dynamodb: Any, request_items: dict[str, Any], code: str
+) -> None:
+    with pytest.raises(ClientError) as refused:
+        dynamodb.batch_get_item(RequestItems=request_items)
+    assert refused.value.response["Error"]["Code"] == code
