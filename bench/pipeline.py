@@ -15,7 +15,7 @@ Processes, as in production where AWS is not Herald's memory or CPU:
   than take moto's CPU from the workers that are busy;
 - this process: creates the accounts and the communications through Herald's own services.
 
-`ROUNDS` rounds alternate. In each, a communication of a fifth of the messages (email and SMS,
+`ROUNDS` rounds alternate. In each, a communication of a third of the messages (email and SMS,
 two languages) is sent and timed from the send request to `COMPLETED` (the end of the send
 invocation that marked it so, by the workers' clocks; this process only polls its counters twice
 a second, as an admin's page would, not ten times), planning included; then,
@@ -62,11 +62,11 @@ EVENT_FUNCTIONS = ("event_files_worker", "events_worker")
 WORKERS = 2
 SEND_CONCURRENCY = 8  # HERALD_SEND_CONCURRENCY's default
 CONCURRENCY = WORKERS * SEND_CONCURRENCY  # provider calls in flight, in the pipeline and the bare loop
-ROUNDS = 5  # pipeline and bare rounds, alternating: the figures are the medians
+ROUNDS = 3  # pipeline and bare rounds, alternating: the figures are the medians
 MOTO_ROLES = ("herald", "provider")
 # boto3's per-service endpoints: the provider calls go to the provider's moto server.
 PROVIDER_ENDPOINTS = ("AWS_ENDPOINT_URL_SESV2", "AWS_ENDPOINT_URL_SES", "AWS_ENDPOINT_URL_SNS")
-MESSAGES, SMOKE_MESSAGES = 20_000, 100  # over ROUNDS rounds
+MESSAGES, SMOKE_MESSAGES = 24_000, 100  # over ROUNDS rounds
 WARMUP_ACCOUNTS = 100
 # Below what the pipeline reaches on this machine (pipeline_messages_per_second), so the limit binds.
 RATE_LIMIT_PER_S = 20
