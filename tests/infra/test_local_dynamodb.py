@@ -320,3 +320,18 @@ def test_batch_reads_of_other_forms_keep_dynamodbs_errors(
     with pytest.raises(ClientError) as refused:
         dynamodb.batch_get_item(RequestItems=request_items)
     assert refused.value.response["Error"]["Code"] == code
+
+
+def test_an_item_over_dynamodbs_size_limit_is_refused_and_one_under_it_is_kept(dynamodb: Any) -> None:
+    def item(name: str, text_bytes: int) -> dict[str, Any]:
+        # Five attributes sharing the text: the limit is on their sum, not on any one of them.
+        return {"pk": {"S": name}, **{f"part{n}": {"S": "x" * (text_bytes // 5)} for n in range(5)}}
+
+    dynamodb.put_item(TableName=TABLE, Item=item("under-the-limit", 390_000))
+    with pytest.raises(ClientError) as refused:
+        dynamodb.put_item(TableName=TABLE, Item=item("over-the-limit", 420_000))
+    assert refused.value.response["Error"]["Code"] == "ValidationException"
+    assert "maximum allowed size" in refused.value.response["Error"]["Message"]
+    stored = dynamodb.get_item(TableName=TABLE, Key={"pk": {"S": "under-the-limit"}})
+    assert len(stored["Item"]["part4"]["S"]) == 78_000
+    assert "Item" not in dynamodb.get_item(TableName=TABLE, Key={"pk": {"S": "over-the-limit"}})
