@@ -18,11 +18,13 @@ Processes, as in production where AWS is not Herald's memory or CPU:
 `ROUNDS` rounds alternate. In each, a communication of a third of the messages (email and SMS,
 two languages) is sent and timed from the send request to `COMPLETED` (the end of the send
 invocation that marked it so, by the workers' clocks; this process only polls its counters twice
-a second, as an admin's page would, not ten times), planning included; then,
-while the workers stand aside, `WORKERS` fresh processes of `SEND_CONCURRENCY` threads each
-send as many messages (same mix, same size) straight to the same provider endpoint with SES
-SendEmail / SNS Publish: the bare send rate at the same number of calls in flight. Each round's
-ratio compares the two under the same machine and moto state; the figures are the medians of the
+a second, as an admin's page would, not ten times), planning included. Just before and just
+after it, while the workers stand aside, `WORKERS` fresh processes of `SEND_CONCURRENCY` threads
+each send half as many messages (same mix, same size) straight to the same provider endpoint with
+SES SendEmail / SNS Publish: the bare send rate at the same number of calls in flight is the two
+halves' messages over their summed time. Bracketing the pipeline run that way, a machine that
+speeds up or slows down during the round weighs on both sides alike, and each round's ratio
+compares the two under the same machine and moto state; the figures are the medians of the
 rounds. A warm-up communication goes through the workers first and
 each bare sender warms up too: only warm processes are timed. Rate limits are set far above what
 moto can take, so they do not bind. Then SES's events for every email of the first round
@@ -220,12 +222,13 @@ class _Driver:
             # A round of the pipeline, then a bare round while the workers stand aside: machine
             # noise and moto's growing state weigh on both sides of each round's ratio alike.
             comm_id = self._draft(f"Throughput {number + 1}", measured[number::ROUNDS], content)
+            bare_seconds = self._bare_half(f"bare-round{number}-before", per_round)
             started = time.time()
             self._send_and_wait(comm_id)
             completed = time.time()
             comm_ids.append(comm_id)
-            with self._workers_paused():
-                bare = _bare_round(self.work / f"bare-round{number}", self.env, 2 * per_round)
+            bare_seconds += self._bare_half(f"bare-round{number}-after", per_round)
+            bare = 2 * per_round / bare_seconds
             rounds.append(
                 {"started": started, "completed": completed, "messages": 2 * per_round, "bare": bare}
             )
@@ -271,6 +274,11 @@ class _Driver:
             "rate_started": rate_started,
             "rate_done": rate_done,
         }
+
+    def _bare_half(self, name: str, messages: int) -> float:
+        """Seconds the bare senders take to send `messages`, while the workers stand aside."""
+        with self._workers_paused():
+            return messages / _bare_round(self.work / name, self.env, messages)
 
     @contextmanager
     def _workers_paused(self) -> Iterator[None]:
