@@ -219,16 +219,16 @@ class _Driver:
         rounds: list[dict[str, float]] = []
         comm_ids = []
         for number in range(ROUNDS):
-            # A round of the pipeline, then a bare round while the workers stand aside: machine
-            # noise and moto's growing state weigh on both sides of each round's ratio alike.
+            # A round of the pipeline between two bare halves while the workers stand aside:
+            # machine noise and moto's growing state weigh on both sides of each round's ratio alike.
             comm_id = self._draft(f"Throughput {number + 1}", measured[number::ROUNDS], content)
-            bare_seconds = self._bare_half(f"bare-round{number}-before", per_round)
+            sent_before, seconds_before = self._bare_half(f"bare-round{number}-before", per_round)
             started = time.time()
             self._send_and_wait(comm_id)
             completed = time.time()
             comm_ids.append(comm_id)
-            bare_seconds += self._bare_half(f"bare-round{number}-after", per_round)
-            bare = 2 * per_round / bare_seconds
+            sent_after, seconds_after = self._bare_half(f"bare-round{number}-after", per_round)
+            bare = (sent_before + sent_after) / (seconds_before + seconds_after)
             rounds.append(
                 {"started": started, "completed": completed, "messages": 2 * per_round, "bare": bare}
             )
@@ -275,10 +275,10 @@ class _Driver:
             "rate_done": rate_done,
         }
 
-    def _bare_half(self, name: str, messages: int) -> float:
-        """Seconds the bare senders take to send `messages`, while the workers stand aside."""
+    def _bare_half(self, name: str, messages: int) -> tuple[int, float]:
+        """`_bare_run`, while the workers stand aside."""
         with self._workers_paused():
-            return messages / _bare_round(self.work / name, self.env, messages)
+            return _bare_run(self.work / name, self.env, messages)
 
     @contextmanager
     def _workers_paused(self) -> Iterator[None]:
@@ -535,9 +535,9 @@ def delete_batch(sqs: Any, url: str, messages: list[dict[str, Any]]) -> None:
 # -- the bare send loop -----------------------------------------------------------------------------
 
 
-def _bare_round(work: Path, env: dict[str, str], messages: int) -> float:
-    """Sends/s of `WORKERS` fresh, warmed-up processes of `SEND_CONCURRENCY` threads sending
-    `messages` straight to the provider."""
+def _bare_run(work: Path, env: dict[str, str], messages: int) -> tuple[int, float]:
+    """The messages sent, and the seconds taken, by `WORKERS` fresh, warmed-up processes of
+    `SEND_CONCURRENCY` threads sending `messages` (split evenly) straight to the provider."""
     from bench.audience_import import _wait_for_file
 
     work.mkdir()
@@ -561,7 +561,7 @@ def _bare_round(work: Path, env: dict[str, str], messages: int) -> float:
             raise RuntimeError(f"a bare sender exited with {sender.returncode}: see {work}")
     spans = [json.loads((work / f"bare{i}.json").read_text()) for i in range(WORKERS)]
     sent = sum(span["sent"] for span in spans)
-    return sent / (max(span["end"] for span in spans) - min(span["start"] for span in spans))
+    return sent, max(span["end"] for span in spans) - min(span["start"] for span in spans)
 
 
 def _bare(work: Path, index: int, count: int) -> int:
