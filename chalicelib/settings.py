@@ -125,8 +125,9 @@ class Settings:
     plan_stall_s: float = field(default_factory=lambda: _float("HERALD_PLAN_STALL_S", 600))
     # How often the sweep looks after each active communication.
     watch_interval_s: float = field(default_factory=lambda: _float("HERALD_WATCH_INTERVAL_S", 60))
-    # Tokens a worker takes per request to the shared bucket.
-    rate_block: int = field(default_factory=lambda: _int("HERALD_RATE_BLOCK", 25))
+    # The most tokens a worker takes per request to the shared bucket (each take is also at most a
+    # quarter of the second's tokens and about what the worker can use in the rest of the second).
+    rate_block: int = field(default_factory=lambda: _int("HERALD_RATE_BLOCK", 200))
     # Share of each second bulk sends leave to urgent ones while urgent messages are going out.
     urgent_reserve: float = field(default_factory=lambda: _float("HERALD_URGENT_RESERVE", 0.3))
     max_csv_bytes: int = field(

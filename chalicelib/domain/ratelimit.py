@@ -4,7 +4,8 @@ Every worker takes tokens from the same one-second slots in DynamoDB (`RateLimit
 a block at a time, and uses them only within their second, so the fleet never hands a provider
 more than the ceiling in any second, however many workers run. A block is at most a quarter of
 the second's tokens, so several workers share each second and one that stops leaves the rest of
-it to the others, instead of their sleeping through seconds while waiting for a turn. A
+it to the others, instead of their sleeping through seconds while waiting for a turn; and it is
+about what the worker used of that provider in the second before, so tokens taken are used. A
 throttle from the provider halves the shared ceiling (once per cooldown, fleet-wide); it climbs
 back by a tenth of the configured ceiling at a time once the provider has been quiet for a
 while. While urgent messages are going out, bulk sends leave them a share of every second.
@@ -24,6 +25,8 @@ URGENT_MARK_S = 15.0  # how long one urgent send keeps bulk lanes yielding
 URGENT_REMARK_S = 5.0
 MAX_SKIPPED_SLOTS = 8
 SHARES_PER_SECOND = 4  # a take is at most this fraction of a second's tokens
+# The largest block before a worker knows what it uses of a provider in a second.
+FIRST_BLOCK = 25
 # Tries at the shared bucket when DynamoDB itself is throttling us.
 STORE_ATTEMPTS = 5
 
@@ -35,13 +38,22 @@ class _Held:
 
 
 @dataclass
+class _Use:
+    """Tokens a worker used of one provider in `slot`, and in the second just before it (None: none)."""
+
+    slot: int
+    count: int
+    previous: int | None
+
+
+@dataclass
 class RateLimiter:
     """One per worker container; `acquire` before each provider call."""
 
     store: RateLimitStore
     ceilings: Mapping[str, float]
     clock: Clock
-    block: int = 25
+    block: int = 200
     urgent_reserve: float = 0.3
     refresh_s: float = 10.0
     recover_after_s: float = 30.0
@@ -56,6 +68,7 @@ class RateLimiter:
     _fleet: dict[str, tuple[float, FleetRate]] = field(default_factory=dict)
     _urgent_marked: dict[str, float] = field(default_factory=dict)
     _pace: dict[str, float] = field(default_factory=dict)
+    _use: dict[str, _Use] = field(default_factory=dict)
 
     def acquire(self, provider: str, urgent: bool = False) -> None:
         """Wait until this worker may hand one more message to `provider`."""
@@ -72,6 +85,7 @@ class RateLimiter:
             held = self._held.get(provider)
             if held is not None and held.slot == slot and held.left > 0:
                 held.left -= 1
+                self._count_use(provider, slot)
                 return
             capacity = self._capacity(provider, ceiling, urgent, now)
             try:
@@ -87,6 +101,7 @@ class RateLimiter:
                 continue  # the second ended while we asked: its tokens are no use now
             if granted > 0:
                 self._held[provider] = _Held(slot, granted - 1)
+                self._count_use(provider, slot)
                 return
             # This second is spent: wait for a later one, spreading the fleet's next attempts.
             misses += 1
@@ -130,9 +145,35 @@ class RateLimiter:
             return max(1, int(capacity * (1 - self.urgent_reserve)))
         return capacity
 
+    def _count_use(self, provider: str, slot: int) -> None:
+        use = self._use.get(provider)
+        if use is not None and use.slot == slot:
+            use.count += 1
+            return
+        previous = use.count if use is not None and use.slot == slot - 1 else None
+        self._use[provider] = _Use(slot, 1, previous)
+
+    def _last_second_use(self, provider: str, slot: int) -> int | None:
+        use = self._use.get(provider)
+        if use is None:
+            return None
+        if use.slot == slot:
+            return use.previous
+        return use.count if use.slot == slot - 1 else None
+
     def _block_size(self, provider: str, capacity: int, now: float) -> int:
-        pace = self._pace.get(provider)
-        usable = self.block if pace is None else math.ceil(pace * (int(now) + 1 - now))
+        # What this worker will likely use of the provider in the rest of the second: at last
+        # second's rate when it had one (not its calls' pace: a worker calling two providers gives
+        # each part of its calls), else small blocks until it knows. Tokens taken and not used are
+        # lost to the fleet for that second, so no more is taken than that: a worker that needs
+        # more takes again.
+        left_of_second = int(now) + 1 - now
+        used = self._last_second_use(provider, int(now))
+        if used is not None:
+            usable = math.ceil(used * left_of_second)
+        else:
+            pace = self._pace.get(provider)
+            usable = FIRST_BLOCK if pace is None else min(FIRST_BLOCK, math.ceil(pace * left_of_second))
         # A take leaves most of the second to the others: several workers share every second, so
         # none waits out seconds for its turn and the second goes on when one of them stops.
         share = math.ceil(capacity / SHARES_PER_SECOND)

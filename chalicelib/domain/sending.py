@@ -26,7 +26,7 @@ import random
 import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -240,6 +240,9 @@ class SendPolicy:
     planning_low_water: int = 20
     # A task's tallies reach the communication's counters when its lease ends, or this often.
     rollup_every_s: float = 30.0
+    # A window's records are written this many at a time (a BatchWriteItem's worth) while its other
+    # calls are still in flight, so few are left to write when the last call returns.
+    record_batch: int = 25
 
     @property
     def renew_margin_s(self) -> float:
@@ -336,6 +339,8 @@ class _Run:
     suppressed: set[tuple[Channel, str]] = field(default_factory=set)
     records: list[Message] = field(default_factory=list)
     unknown: list[Message] = field(default_factory=list)
+    # The ids of the window's records already stored (written while its calls were in flight).
+    written: set[str] = field(default_factory=set)
     # Tallies of committed windows the task holds, not yet in the communication's counters.
     carried: dict[Channel, Counts] = field(default_factory=dict)
     rolled_up_at: float = 0.0
@@ -358,7 +363,7 @@ class _Run:
         (self.unknown if message.status is MessageStatus.UNKNOWN else self.records).append(message)
 
     def clear_window(self) -> None:
-        self.records, self.unknown = [], []
+        self.records, self.unknown, self.written = [], [], set()
 
 
 REPORTED_OUTCOMES = {
@@ -395,6 +400,7 @@ class Sender:
     # contact hours (every moment is open).
     contact: Callable[[], ContactDefaults] | None = None
     _executor: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
+    _record_writer: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.cache is None:
@@ -602,9 +608,35 @@ class Sender:
         for channel in communication.channels:
             self.email_sender() if channel is Channel.EMAIL else self.sms_sender()
         futures = [self._pool().submit(outcome, position) for position in positions]
-        # Every call ends before this invocation goes on (or fails): none outlives its window.
+        writes = self._write_as_they_come(run, futures)
+        # Every call and write ends before this invocation goes on (or fails): none outlives its window.
         wait(futures)
+        for write in writes:
+            run.written.update(write.result())
         return [future.result() for future in futures]
+
+    def _write_as_they_come(self, run: _Run, futures: list[Future[WindowOutcome]]) -> list[Future[list[str]]]:
+        """Store the window's records a batch at a time as its calls return, while the others are
+        in flight. Storing one before the window commits is safe: a takeover counts the records it
+        finds in the window it takes over."""
+        writes: list[Future[list[str]]] = []
+        ready: list[Message] = []
+        for future in as_completed(futures):
+            record = future.result() if future.exception() is None else None
+            if isinstance(record, Message) and record.status is not MessageStatus.UNKNOWN:
+                ready.append(record)
+            if len(ready) >= self.policy.record_batch:
+                writes.append(self._writer().submit(self._store_early, run, ready))
+                ready = []
+        return writes
+
+    def _store_early(self, run: _Run, records: list[Message]) -> list[str]:
+        """The ids of `records` once stored; none if the lease could not be renewed (the window's
+        end finds that out again, and says what went)."""
+        if not self._renewed(run):
+            return []
+        self._persist(lambda: self.messages.put_many(records))
+        return [record.message_id for record in records]
 
     def _operator(self, communication: Communication) -> _Operator:
         """The operator's settings for a window's messages, read once for all of them."""
@@ -618,6 +650,11 @@ class Sender:
         if self._executor is None:
             self._executor = ThreadPoolExecutor(self.policy.concurrency, thread_name_prefix="send")
         return self._executor
+
+    def _writer(self) -> ThreadPoolExecutor:
+        if self._record_writer is None:
+            self._record_writer = ThreadPoolExecutor(2, thread_name_prefix="records")
+        return self._record_writer
 
     def _keep_outcomes(self, run: _Run, outcomes: Sequence[WindowOutcome]) -> HandBack | None:
         """Add the window's outcomes to `run` up to the last message decided; a message before it
@@ -652,10 +689,11 @@ class Sender:
         return message
 
     def _write_records(self, run: _Run) -> None:
-        if run.records:
+        records = [record for record in run.records if record.message_id not in run.written]
+        if records:
             self._hold_lease(run)
-            records = list(run.records)
             self._persist(lambda: self.messages.put_many(records))
+            run.written.update(record.message_id for record in records)
 
     def _commit(self, run: _Run, outcome: CommitOutcome) -> CommitOutcome:
         while True:

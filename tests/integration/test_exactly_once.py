@@ -4,6 +4,7 @@ errors by class, and the settling of messages in doubt."""
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 
 import pytest
@@ -338,3 +339,74 @@ def test_tags_let_a_provider_event_find_its_message(api, client):
         "herald_account_id": accounts[0],
         "herald_channel": "email",
     }
+
+
+def _storing_records_two_at_a_time(svc: Services) -> Services:
+    svc.sender.policy.record_batch = 2
+    return svc
+
+
+def test_a_windows_records_are_stored_while_its_other_calls_are_in_flight(api, client):
+    # GIVEN six emails in one window, three provider calls at a time, records stored two at a time
+    rig = Rig(send_window=6, send_concurrency=3)
+    _storing_records_two_at_a_time(rig.svc)
+    comm_id, accounts = _emails_to(api, 6)
+    rig.deliver("plan")
+    hooks, stored_before_last_call = CallHooks(rig.svc.sesv2), []
+
+    def at_the_last_call(operation, params):
+        if params["Destination"]["ToAddresses"][0] == "person5@example.com":
+            # The records of calls that returned are on their way to the table, not held back
+            # until the whole window is back.
+            deadline = time.monotonic() + 5
+            while not _messages(api, comm_id) and time.monotonic() < deadline:
+                time.sleep(0.01)
+            stored_before_last_call.append(len(_messages(api, comm_id)))
+
+    hooks.before = at_the_last_call
+    rig.deliver("send")
+    # THEN some were stored before the window's last call went, and in the end each email went once
+    # and is recorded once
+    assert stored_before_last_call and stored_before_last_call[0] >= 2
+    assert _received() == Counter({f"person{i}@example.com": 1 for i in range(6)})
+    assert sorted(m["account_id"] for m in _messages(api, comm_id)) == sorted(accounts)
+    assert api.call("get", f"/communications/{comm_id}").json["counts"]["sent"] == 6
+
+
+def test_a_worker_that_dies_after_storing_part_of_its_window_is_counted_once(api, client):
+    # GIVEN nine emails, a window of six with three calls at a time and records stored two at a
+    # time as calls return, and a worker that dies when the provider took its fifth email (the
+    # window's other calls go on, and some of their records are stored before the window's end)
+    rig = Rig(send_window=6, send_concurrency=3)
+    _storing_records_two_at_a_time(rig.svc)
+    comm_id, accounts = _emails_to(api, 9)
+    rig.deliver("plan")
+    hooks = CallHooks(rig.svc.sesv2)
+
+    def crash_at_the_fifth(operation, params, parsed):
+        if params["Destination"]["ToAddresses"][0] == "person4@example.com":
+            raise WorkerCrash()
+
+    hooks.after = crash_at_the_fifth
+    with pytest.raises(WorkerCrash):
+        rig.deliver("send")
+    stored = {m["account_id"]: m["status"] for m in _messages(api, comm_id)}
+    assert len(stored) >= 2 and set(stored.values()) == {"SENT"}
+
+    # WHEN the lease expires and another worker takes the task over
+    assert rig.sweep(after_s=rig.settings.send_lease_s + 1).get("lease_expired") == 1
+    rig.deliver("send", _storing_records_two_at_a_time(rig.container()))
+
+    # THEN nothing went twice; the records stored before the crash stay SENT and are counted once,
+    # the rest of the dead worker's window is in doubt until its deadline
+    assert _received() == Counter({f"person{i}@example.com": 1 for i in range(9)})
+    by_account = {m["account_id"]: m["status"] for m in _messages(api, comm_id)}
+    assert all(by_account[account] == "SENT" for account in stored)
+    assert all(by_account[account] == "SENT" for account in accounts[6:])
+    in_doubt = [a for a in accounts[:6] if a not in stored]
+    assert all(by_account[account] == "UNKNOWN" for account in in_doubt)
+    rig.sweep(after_s=rig.settings.reconcile_window_s + 1)
+    counts = api.call("get", f"/communications/{comm_id}").json["counts"]
+    assert counts["sent"] == 9 - len(in_doubt)
+    assert counts["sent"] + counts["send_failed"] == 9
+    assert check_counts(rig.svc.ledger, rig.svc.message_store, comm_id).matches
