@@ -400,7 +400,7 @@ class Sender:
     # contact hours (every moment is open).
     contact: Callable[[], ContactDefaults] | None = None
     _executor: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
-    _record_writer: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
+    _storage_pool: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.cache is None:
@@ -413,12 +413,19 @@ class Sender:
     def send(self, task: SendTask, deadline: float) -> None:
         """Work through `task` until it is done, handed back (time runs out), parked (paused) or
         lost to a takeover. `deadline` is when this worker will be stopped (clock seconds)."""
-        if self._communication(task.comm_id) is None:
+        communication = self._communication(task.comm_id)
+        if communication is None:
             logger.warning("task for a missing communication", extra={"comm_id": task.comm_id})
             return
-        run = self._claim(task)
+        # The task's accounts are read while it is claimed: both wait on storage, not on each other.
+        reading = self._background().submit(self._read_accounts, communication, task)
+        try:
+            run = self._claim(task)
+        finally:
+            wait([reading])
         if run is None:
             return
+        run.accounts, run.suppressed = reading.result()
         run.margin_s = min(self.policy.handback_margin_s, max(0.0, deadline - self.clock.now()) / 4)
         try:
             self._work(run, deadline)
@@ -532,12 +539,14 @@ class Sender:
 
     # -- sending ------------------------------------------------------------------------------
 
+    def _read_accounts(
+        self, communication: Communication, task: SendTask
+    ) -> tuple[dict[str, Account], set[tuple[Channel, str]]]:
+        """The task's accounts, fresh, and their suppressed addresses."""
+        accounts = self.directory.get_many(list(dict.fromkeys(a.account_id for a in task.accounts)))
+        return accounts, self._suppressed(communication, accounts)
+
     def _work(self, run: _Run, deadline: float) -> None:
-        remaining = [account_id for account_id, _ in run.messages[run.cursor :]]
-        run.accounts = self.directory.get_many(list(dict.fromkeys(remaining)))
-        communication = self._communication(run.task.comm_id)
-        assert communication is not None
-        run.suppressed = self._suppressed(communication, run.accounts)
         while True:
             stop = self._fill_window(run, deadline)
             self._write_records(run)
@@ -626,7 +635,7 @@ class Sender:
             if isinstance(record, Message) and record.status is not MessageStatus.UNKNOWN:
                 ready.append(record)
             if len(ready) >= self.policy.record_batch:
-                writes.append(self._writer().submit(self._store_early, run, ready))
+                writes.append(self._background().submit(self._store_early, run, ready))
                 ready = []
         return writes
 
@@ -651,10 +660,11 @@ class Sender:
             self._executor = ThreadPoolExecutor(self.policy.concurrency, thread_name_prefix="send")
         return self._executor
 
-    def _writer(self) -> ThreadPoolExecutor:
-        if self._record_writer is None:
-            self._record_writer = ThreadPoolExecutor(2, thread_name_prefix="records")
-        return self._record_writer
+    def _background(self) -> ThreadPoolExecutor:
+        """For a task's reads while it is claimed, and its windows' record writes while calls are out."""
+        if self._storage_pool is None:
+            self._storage_pool = ThreadPoolExecutor(2, thread_name_prefix="storage")
+        return self._storage_pool
 
     def _keep_outcomes(self, run: _Run, outcomes: Sequence[WindowOutcome]) -> HandBack | None:
         """Add the window's outcomes to `run` up to the last message decided; a message before it
