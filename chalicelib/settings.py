@@ -103,7 +103,7 @@ class Settings:
     planner_window_tasks: int = field(default_factory=lambda: _int("HERALD_PLANNER_WINDOW_TASKS", 40))
     # Messages a worker may hand to providers before recording them: a crash turns at most these
     # into UNKNOWN. Each window costs one transaction.
-    send_window: int = field(default_factory=lambda: _int("HERALD_SEND_WINDOW", 40))
+    send_window: int = field(default_factory=lambda: _int("HERALD_SEND_WINDOW", 80))
     # Provider calls a worker has in flight at once, among its window's messages (the calls mostly
     # wait on the provider, and Lambda bills the wait).
     send_concurrency: int = field(default_factory=lambda: _int("HERALD_SEND_CONCURRENCY", 8))
