@@ -74,7 +74,6 @@ def measure(messages: int) -> dict[str, float]:
     from moto import mock_aws
 
     from bench.pipeline import _patched_environ
-    from chalicelib.local import moto_dynamodb
     from chalicelib.local.resources import create_resources_with_clients
     from chalicelib.settings import get_settings
     from chalicelib.wiring import services
@@ -86,10 +85,6 @@ def measure(messages: int) -> dict[str, float]:
         services.cache_clear()
 
     webhook_env = {"HERALD_TWILIO_AUTH_TOKEN": TWILIO_AUTH_TOKEN, "HERALD_PUBLIC_URL": PUBLIC_URL}
-    # DynamoDB served one request at a time, as the embedded stack and the tests serve it: a send
-    # worker writes a window's records while its provider calls (and their rate-limit takes) are
-    # in flight, and moto's tables are not safe for concurrent requests.
-    moto_dynamodb.install()
     with mock_aws(), quicker_moto(), _patched_environ(webhook_env):
         # The bucket names moto chose, as the template sets them on the functions.
         resource_env = create_resources_with_clients(boto3.client("cloudformation"), boto3.client("ses"))
@@ -670,10 +665,13 @@ def _key_of(table_name: str, item: dict[str, Any]) -> dict[str, Any]:
 def _item(table_name: str, key: dict[str, Any]) -> dict[str, Any] | None:
     from moto.dynamodb.models import dynamodb_backends
 
-    from chalicelib.local.moto_dynamodb import wire_json
+    from chalicelib.local.moto_dynamodb import SERVING, wire_json
 
-    found = dynamodb_backends[ACCOUNT][REGION].get_item(table_name, key)
-    return json.loads(wire_json(found.to_json()["Attributes"])) if found else None
+    # Not while a request is served: a send worker writes a window's records while its calls and
+    # their rate-limit takes go on, and moto changes items in place.
+    with SERVING:
+        found = dynamodb_backends[ACCOUNT][REGION].get_item(table_name, key)
+        return json.loads(wire_json(found.to_json()["Attributes"])) if found else None
 
 
 def _index_units(table_name: str, before: dict[str, Any] | None, after: dict[str, Any] | None) -> int:

@@ -619,15 +619,15 @@ class Sender:
         futures = [self._pool().submit(outcome, position) for position in positions]
         writes = self._write_as_they_come(run, futures)
         # Every call and write ends before this invocation goes on (or fails): none outlives its window.
-        wait(futures)
+        wait(writes)
         for write in writes:
             run.written.update(write.result())
         return [future.result() for future in futures]
 
     def _write_as_they_come(self, run: _Run, futures: list[Future[WindowOutcome]]) -> list[Future[list[str]]]:
         """Store the window's records a batch at a time as its calls return, while the others are
-        in flight. Storing one before the window commits is safe: a takeover counts the records it
-        finds in the window it takes over."""
+        in flight; returns once every call is back. Storing one before the window commits is safe:
+        a takeover counts the records it finds in the window it takes over."""
         writes: list[Future[list[str]]] = []
         ready: list[Message] = []
         for future in as_completed(futures):

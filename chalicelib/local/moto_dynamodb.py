@@ -47,7 +47,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-_LOCK = threading.RLock()
+# Held while a request is served; code reading moto's tables from outside a request holds it too.
+SERVING = threading.RLock()
+ITEM_SIZE_LIMIT = 405_000  # moto's (DynamoDB's 400 KB, measured to lie between 409 and 410 KB)
 _installed = False
 
 
@@ -91,13 +93,13 @@ def install() -> None:
     serve = DynamoHandler.call_action
 
     def call_action_alone(self: Any) -> Any:
-        with _LOCK:
+        with SERVING:
             return serve(self)
 
     transact = models.DynamoDBBackend.transact_write_items
 
     def transact_with_item_backups(self: Any, transact_items: list[dict[str, Any]]) -> None:
-        with _LOCK:
+        with SERVING:
             backups = _back_up(self, transact_items)
             try:
                 transact(self, transact_items)
@@ -108,7 +110,7 @@ def install() -> None:
     batch_statements = models.DynamoDBBackend.batch_execute_statement
 
     def batch_execute_updates(self: Any, statements: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        with _LOCK:
+        with SERVING:
             return _batch_execute(self, statements, batch_statements)
 
     install_quick_projection()
@@ -164,9 +166,6 @@ def _size_new_items_once() -> None:
         self.attrs = values
 
     Item.__init__ = build_item  # type: ignore[method-assign]
-
-
-ITEM_SIZE_LIMIT = 405_000  # moto's (DynamoDB's 400 KB, measured to lie between 409 and 410 KB)
 
 
 def _batch_get_directly(handler_type: Any) -> None:
