@@ -718,7 +718,7 @@ def _value_size(value: dict[str, Any]) -> int:
         return math.ceil(len(digits) / 2) + 1
     if kind in ("BOOL", "NULL"):
         return 1
-    if kind == "B":  # bytes as botocore parsed them, base64 as moto holds them
+    if kind == "B":  # bytes as botocore parses them, base64 as moto and Herald's client hold them
         return len(raw) if isinstance(raw, bytes) else len(base64.b64decode(raw))
     if kind in ("SS", "NS", "BS"):
         return sum(_value_size({kind[0]: v}) for v in raw)

@@ -90,7 +90,9 @@ class Services:
 
     @cached_property
     def dynamodb(self) -> Any:
-        return self._client("dynamodb")
+        from chalicelib.adapters.dynamodb.common import wire_json_client
+
+        return wire_json_client(self._client("dynamodb"))
 
     @cached_property
     def sqs(self) -> Any:

@@ -14,14 +14,12 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from boto3.dynamodb.types import Binary, TypeSerializer
 from botocore.exceptions import ClientError
 
 from chalicelib.domain.errors import BadRequest
 
 Item = dict[str, Any]
-_serializer = TypeSerializer()
-_deserializer = TypeDeserializer()
 
 BATCH_WRITE_MAX = 25
 BATCH_GET_MAX = 100
@@ -31,6 +29,37 @@ UNPROCESSED_RETRIES = 8
 # touched by many) or was throttled did nothing: try it again.
 RETRYABLE_REASONS = frozenset({"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"})
 TRANSACT_ATTEMPTS = 6
+
+
+def wire_json_client(client: Any) -> Any:
+    """The DynamoDB client, made to pass items through as the wire JSON they are.
+
+    The adapters read and write DynamoDB's wire form ({"S": ...}, {"N": "12"}); botocore would
+    still walk its shape model for every attribute of every item, both ways, which was most of a
+    planner's CPU. As document types, attribute values and the maps of them (items, keys,
+    expression values) go out and come back as they are. Binary is the one type whose wire form
+    differs (base64 text, where botocore gives bytes): the codec below speaks it.
+    """
+    resolver = client.meta.service_model._shape_resolver
+    document = {"type": "structure", "members": {}, "document": True}
+    # A copy for this client: the model's JSON is shared with every other client in the process.
+    resolver._shape_map = {
+        name: document if name == "AttributeValue" or _maps_to_attribute_values(shape) else shape
+        for name, shape in resolver._shape_map.items()
+    }
+    return client
+
+
+def _maps_to_attribute_values(shape: dict[str, Any]) -> bool:
+    return shape["type"] == "map" and shape["value"]["shape"] == "AttributeValue"
+
+
+class _WireSerializer(TypeSerializer):
+    def _serialize_b(self, value: Any) -> str:
+        return base64.b64encode(super()._serialize_b(value)).decode("ascii")
+
+
+_serializer = _WireSerializer()
 
 
 def to_item(values: dict[str, Any]) -> Item:
@@ -43,7 +72,39 @@ def to_item(values: dict[str, Any]) -> Item:
 
 
 def from_item(item: Item) -> dict[str, Any]:
-    return {key: _dynamo_to_plain(_deserializer.deserialize(value)) for key, value in item.items()}
+    return {key: _plain(value) for key, value in item.items()}
+
+
+def _plain(value: dict[str, Any]) -> Any:
+    """One attribute value in wire form to plain Python (numbers as int or float, sets as lists)."""
+    ((kind, raw),) = value.items()
+    if kind in ("S", "BOOL"):
+        return raw
+    if kind == "N":
+        return _number(raw)
+    if kind == "M":
+        return {key: _plain(inner) for key, inner in raw.items()}
+    if kind == "L":
+        return [_plain(inner) for inner in raw]
+    if kind == "NULL":
+        return None
+    if kind == "SS":
+        return list(raw)
+    if kind == "NS":
+        return [_number(number) for number in raw]
+    if kind == "B":
+        return Binary(base64.b64decode(raw))
+    if kind == "BS":
+        return [Binary(base64.b64decode(inner)) for inner in raw]
+    raise ValueError(f"unknown DynamoDB attribute type {kind!r}")
+
+
+def _number(text: str) -> int | float:
+    try:
+        return int(text)
+    except ValueError:
+        number = Decimal(text)
+        return int(number) if number == number.to_integral_value() else float(number)
 
 
 def _plain_to_dynamo(value: Any) -> Any:
@@ -53,16 +114,6 @@ def _plain_to_dynamo(value: Any) -> Any:
         return {k: _plain_to_dynamo(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_plain_to_dynamo(v) for v in value]
-    return value
-
-
-def _dynamo_to_plain(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, dict):
-        return {k: _dynamo_to_plain(v) for k, v in value.items()}
-    if isinstance(value, list | set):
-        return [_dynamo_to_plain(v) for v in value]
     return value
 
 
