@@ -68,11 +68,11 @@ ROUNDS = 3  # pipeline and bare rounds, alternating: the figures are the medians
 MOTO_ROLES = ("herald", "provider")
 # boto3's per-service endpoints: the provider calls go to the provider's moto server.
 PROVIDER_ENDPOINTS = ("AWS_ENDPOINT_URL_SESV2", "AWS_ENDPOINT_URL_SES", "AWS_ENDPOINT_URL_SNS")
-MESSAGES, SMOKE_MESSAGES = 24_000, 100  # over ROUNDS rounds
+MESSAGES, SMOKE_MESSAGES = 15_000, 100  # over ROUNDS rounds
 WARMUP_ACCOUNTS = 100
 # Below what the pipeline reaches on this machine (pipeline_messages_per_second), so the limit binds.
 RATE_LIMIT_PER_S = 20
-RATE_SECONDS, SMOKE_RATE_SECONDS = 20, 3
+RATE_SECONDS, SMOKE_RATE_SECONDS = 12, 3
 UNLIMITED = "100000"  # messages per second (the most the settings allow): far above what moto can take
 CONFIGURATION_SET = "herald-dev"
 PUBLIC_URL = "https://herald.example.com"

@@ -10,11 +10,16 @@ its peak RSS growth over the warmed-up baseline (VmHWM minus VmRSS), the handler
 AWS request it made (botocore hooks; read units from what the reads returned). The send tasks
 it queues stay on moto's send queue: the benchmark plans, it does not send a million messages.
 The planner's window of queued tasks is raised for the run so that planning never parks.
+
+The moto server and its million accounts time nothing: `make bench` starts them in the
+background (`prepare()`, bench/background.py) while the metered send runs, which times nothing
+either, and the timed runs start once they are in place.
 """
 
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
 import signal
@@ -23,6 +28,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +41,7 @@ SIZES = (10_000, 100_000, 1_000_000)
 SMOKE_SIZES = (200, 500, 1_000)
 WARMUP = 100
 TARGETS = {"plan_peak_rss_mb_per_million": ("<=", 150)}
+BACKGROUND = "planning: the moto server and its accounts"
 LABELS = {10_000: "10k", 100_000: "100k", 1_000_000: "1m", 200: "200", 500: "500", 1_000: "1k"}
 
 
@@ -42,32 +49,26 @@ def _account_id(number: int) -> str:
     return f"{number:08x}-7000-4000-8000-00000000beef"
 
 
+def prepare(smoke: bool = False) -> None:
+    """Start the moto server and its accounts in the background (bench/background.py): it times
+    nothing, so it can run alongside the metered send."""
+    from bench import background
+
+    sizes, base_env = SMOKE_SIZES if smoke else SIZES, _base_env()  # os.environ, read on this thread
+    background.start(BACKGROUND, lambda: _Server.start(sizes, base_env))
+
+
 def run(smoke: bool = False) -> dict[str, float]:
+    from bench import background
     from bench.pipeline import _environment, _patched_environ
-    from chalicelib.local.stack import free_port
 
     sizes = SMOKE_SIZES if smoke else SIZES
-    work = Path(tempfile.mkdtemp(prefix="herald-planning-"))
-    ids = work / "ids.txt"
-    ids.write_text("".join(_account_id(n) + "\n" for n in range(max(sizes) + WARMUP)))
-    base_env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "HERALD_"))}
-    port = free_port()
-    moto = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "bench.moto_server", "--port", str(port)),
-            *("--ready", str(work / "moto"), "--seed", str(ids)),
-        ],
-        cwd=PROJECT_DIR,
-        env={**base_env, "PYTHONPATH": str(PROJECT_DIR)},
-        stdout=subprocess.DEVNULL,
-        stderr=(work / "moto.log").open("w"),
-    )
+    server = background.take(BACKGROUND) or _Server.start(sizes, _base_env())
     results: dict[str, float] = {}
     try:
-        ready = _wait_for_file(work / "moto", moto, timeout_s=1800)
         env = {
-            **base_env,
-            **_environment(f"http://127.0.0.1:{port}", ready["environment"]),
+            **server.base_env,
+            **_environment(f"http://127.0.0.1:{server.port}", server.ready["environment"]),
             "HERALD_PLANNER_WINDOW_TASKS": "100000000",
         }
         with _patched_environ(env):
@@ -77,23 +78,9 @@ def run(smoke: bool = False) -> dict[str, float]:
         for size, warmup, comm_id in zip(sizes, warmups, comms, strict=True):
             with _patched_environ(env):
                 setup.send(warmup)
-            stats = work / f"plan-{size}.json"
-            herald = subprocess.run(
-                [
-                    *(sys.executable, "-m", "bench.planning", "--warmup", warmup),
-                    *("--comm", comm_id, "--stats", str(stats)),
-                ],
-                cwd=PROJECT_DIR,
-                env=env,
-                stderr=(work / f"plan-{size}.log").open("w"),
-                timeout=3600,
-                check=False,
-            )
-            if herald.returncode != 0:
-                raise RuntimeError(f"planning {size} failed: see {work}/plan-{size}.log")
-            results |= _figures(size, json.loads(stats.read_text()))
+            results |= _figures(size, _plan(server.work, env, size, warmup, comm_id))
     finally:
-        _stop(moto)
+        _stop(server.process)
     largest = max(sizes)
     scale = 1_000_000 / largest
     results["plan_largest_recipients"] = float(largest)
@@ -103,6 +90,67 @@ def run(smoke: bool = False) -> dict[str, float]:
     results["plan_seconds_per_million"] = round(results[f"plan_{LABELS[largest]}_seconds"] * scale, 1)
     results["plan_usd_per_million"] = round(results[f"plan_{LABELS[largest]}_usd"] * scale, 6)
     return results
+
+
+@dataclass(frozen=True)
+class _Server:
+    """The moto server (its own process) with the accounts of every audience size in its table."""
+
+    process: subprocess.Popen[bytes]
+    port: int
+    ready: dict[str, Any]
+    work: Path
+    base_env: dict[str, str]
+
+    @classmethod
+    def start(cls, sizes: tuple[int, ...], base_env: dict[str, str]) -> _Server:
+        from chalicelib.local.stack import free_port
+
+        work = Path(tempfile.mkdtemp(prefix="herald-planning-"))
+        ids = work / "ids.txt"
+        ids.write_text("".join(_account_id(n) + "\n" for n in range(max(sizes) + WARMUP)))
+        port = free_port()
+        process = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "bench.moto_server", "--port", str(port)),
+                *("--ready", str(work / "moto"), "--seed", str(ids)),
+            ],
+            cwd=PROJECT_DIR,
+            env={**base_env, "PYTHONPATH": str(PROJECT_DIR)},
+            stdout=subprocess.DEVNULL,
+            stderr=(work / "moto.log").open("w"),
+        )
+        atexit.register(_stop, process)  # should the benchmarks stop before planning's
+        try:
+            ready = _wait_for_file(work / "moto", process, timeout_s=1800)
+        except BaseException:
+            _stop(process)
+            raise
+        return cls(process, port, ready, work, base_env)
+
+
+def _base_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "HERALD_"))}
+
+
+def _plan(work: Path, env: dict[str, str], size: int, warmup: str, comm_id: str) -> dict[str, Any]:
+    """The plan worker's figures for one communication, from a fresh Herald process."""
+    stats = work / f"plan-{size}.json"
+    herald = subprocess.run(
+        [
+            *(sys.executable, "-m", "bench.planning", "--warmup", warmup),
+            *("--comm", comm_id, "--stats", str(stats)),
+        ],
+        cwd=PROJECT_DIR,
+        env=env,
+        stderr=(work / f"plan-{size}.log").open("w"),
+        timeout=3600,
+        check=False,
+    )
+    if herald.returncode != 0:
+        raise RuntimeError(f"planning {size} failed: see {work}/plan-{size}.log")
+    stats_read: dict[str, Any] = json.loads(stats.read_text())
+    return stats_read
 
 
 def _figures(size: int, stats: dict[str, Any]) -> dict[str, float]:
