@@ -111,6 +111,11 @@ def _environment(moto_url: str, resources: dict[str, str]) -> dict[str, str]:
     }
 
 
+def base_environment() -> dict[str, str]:
+    """This process's environment without AWS's and Herald's settings: what a child starts from."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "HERALD_"))}
+
+
 @contextmanager
 def _patched_environ(values: dict[str, str]) -> Iterator[None]:
     saved = dict(os.environ)
@@ -129,7 +134,7 @@ def run(smoke: bool = False) -> dict[str, float]:
     work = Path(tempfile.mkdtemp(prefix="herald-pipeline-"))
     messages = SMOKE_MESSAGES if smoke else MESSAGES
     rate_seconds = SMOKE_RATE_SECONDS if smoke else RATE_SECONDS
-    base_env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "HERALD_"))}
+    base_env = base_environment()
     ports = {role: free_port() for role in MOTO_ROLES}
     motos = {
         role: subprocess.Popen(

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import atexit
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -53,17 +52,18 @@ def prepare(smoke: bool = False) -> None:
     """Start the moto server and its accounts in the background (bench/background.py): it times
     nothing, so it can run alongside the metered send."""
     from bench import background
+    from bench.pipeline import base_environment
 
-    sizes, base_env = SMOKE_SIZES if smoke else SIZES, _base_env()  # os.environ, read on this thread
+    sizes, base_env = SMOKE_SIZES if smoke else SIZES, base_environment()  # os.environ, read on this thread
     background.start(BACKGROUND, lambda: _Server.start(sizes, base_env))
 
 
 def run(smoke: bool = False) -> dict[str, float]:
     from bench import background
-    from bench.pipeline import _environment, _patched_environ
+    from bench.pipeline import _environment, _patched_environ, base_environment
 
     sizes = SMOKE_SIZES if smoke else SIZES
-    server = background.take(BACKGROUND) or _Server.start(sizes, _base_env())
+    server = background.take(BACKGROUND) or _Server.start(sizes, base_environment())
     results: dict[str, float] = {}
     try:
         env = {
@@ -127,10 +127,6 @@ class _Server:
             _stop(process)
             raise
         return cls(process, port, ready, work, base_env)
-
-
-def _base_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "HERALD_"))}
 
 
 def _plan(work: Path, env: dict[str, str], size: int, warmup: str, comm_id: str) -> dict[str, Any]:
