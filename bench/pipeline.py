@@ -32,8 +32,9 @@ moto can take, so they do not bind. Then SES's events for every email of the fir
 events bucket in files, until each has its delivery outcome: the event files worker's time per
 event.
 
-Finally the operator's `rate_limits` are set to `RATE_LIMIT_PER_S` for email (through the
-settings service, as `PUT /settings` does) and an email-only communication long enough to last
+The operator's `rate_limits` are set to `RATE_LIMIT_PER_S` for email (through the settings
+service, as `PUT /settings` does) before those events go out, so the workers' settings caches
+expire while they are applied; then an email-only communication long enough to last
 `RATE_SECONDS` is sent: the achieved rate is the mean number of emails handed to SES per whole
 second, between its first and its last second.
 """
@@ -245,6 +246,18 @@ class _Driver:
             emails = channel_counts(counters, [Channel.EMAIL])[Channel.EMAIL]
             return emails.delivered + emails.delivery_failed
 
+        rate_accounts, _ = accounts_and_content(RATE_LIMIT_PER_S * self.rate_seconds, prefix="6")
+        for account in rate_accounts:
+            account.channels = [Channel.EMAIL]
+        self.svc.directory.put_many(rate_accounts)
+        # Set now: the workers' settings caches expire while the events are applied (delivery
+        # events send nothing, so the limit does not touch them).
+        self.svc.operator_settings.update(
+            {"rate_limits": RateLimits(email_per_s=RATE_LIMIT_PER_S, sms_per_s=RATE_LIMIT_PER_S)},
+            by=self.admin,
+        )
+        limit_applies = time.monotonic() + SETTINGS_CACHE_S + 1.5
+
         events_started = time.time()
         # The first round's: enough to time the events worker per event, without a long wait.
         emails = {comm_id: self._publish_events(comm_id) for comm_id in comm_ids[:1]}
@@ -256,15 +269,7 @@ class _Driver:
             )
         events_done = time.time()
 
-        rate_accounts, _ = accounts_and_content(RATE_LIMIT_PER_S * self.rate_seconds, prefix="6")
-        for account in rate_accounts:
-            account.channels = [Channel.EMAIL]
-        self.svc.directory.put_many(rate_accounts)
-        self.svc.operator_settings.update(
-            {"rate_limits": RateLimits(email_per_s=RATE_LIMIT_PER_S, sms_per_s=RATE_LIMIT_PER_S)},
-            by=self.admin,
-        )
-        time.sleep(SETTINGS_CACHE_S + 1.5)  # the workers' settings caches have all expired
+        time.sleep(max(0.0, limit_applies - time.monotonic()))  # every worker's cache has expired
         rate_comm = self._draft("Rate limit", rate_accounts, content, channels=[Channel.EMAIL])
         rate_started = time.time()
         self._send_and_wait(rate_comm)
