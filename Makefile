@@ -85,7 +85,7 @@ fmt: venv ## format and autofix
 test: venv tools lint browser-deps ## lint, then every test (the infra tests package the app, run cfn-lint and checkov)
 	PYTHONHASHSEED=0 $(PY) -m pytest
 
-bench: venv ## run the benchmarks (9 to 11 min on 2 cores), table + bench/results.json + docs/benchmarks.png
+bench: venv ## run the benchmarks (about 6 min on 2 cores), table + bench/results.json + docs/benchmarks.png
 	$(PY) -m bench
 
 bench-import: venv ## the million-row audience import benchmark (about 16 min), table + bench/import-results.json
