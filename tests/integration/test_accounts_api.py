@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import uuid
 
 import pytest
@@ -101,3 +103,21 @@ def test_listing_pages_with_a_cursor(api):
 def test_bad_paging_parameters_are_4xx(api, query):
     response = api.call("get", f"/accounts?{query}")
     assert 400 <= response.status_code < 500
+
+
+@pytest.mark.parametrize(
+    "start_key",
+    [
+        {"account_id": "not an attribute value"},
+        {"account_id": {"S": 5}},
+        {"account_id": {"XX": "x"}},
+        {"account_id": {"S": "a", "N": "1"}},
+        {"account_id": {"M": {}}},
+    ],
+)
+def test_a_cursor_that_is_not_one_of_ours_is_a_400(api, start_key):
+    api.put_account()
+    cursor = base64.urlsafe_b64encode(json.dumps(start_key).encode()).decode()
+    response = api.call("get", f"/accounts?limit=3&cursor={cursor}")
+    assert response.status_code == 400, response.body
+    assert "cursor" in response.json["error"]["message"]

@@ -130,9 +130,18 @@ def decode_cursor(cursor: str | None) -> Item | None:
         decoded = json.loads(base64.urlsafe_b64decode(cursor.encode()))
     except (binascii.Error, ValueError, UnicodeDecodeError) as error:
         raise BadRequest("the cursor is not valid; use next_cursor from a previous page") from error
-    if not isinstance(decoded, dict):
+    if not isinstance(decoded, dict) or not all(map(_is_key_value, decoded.values())):
         raise BadRequest("the cursor is not valid; use next_cursor from a previous page")
     return decoded
+
+
+def _is_key_value(value: Any) -> bool:
+    """A cursor holds a page's last key: key attributes are strings, numbers or binary, each
+    in wire form. DynamoDB itself checks that they are the table's keys."""
+    if not isinstance(value, dict) or len(value) != 1:
+        return False
+    ((kind, raw),) = value.items()
+    return kind in ("S", "N", "B") and isinstance(raw, str)
 
 
 def is_condition_failure(error: ClientError) -> bool:
