@@ -44,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"skipping {name}: {SEPARATE[name]}", file=sys.stderr)
     results: dict[str, float] = {}
     rows: list[tuple[str, float, str]] = []
+    run_started = time.perf_counter()
     for name in selected:
         module: Any = importlib.import_module(name)
         if name == UNTIMED_FIRST:
@@ -81,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         chart_path = args.chart or (args.output.with_suffix(".png") if args.smoke else chart.DEFAULT_CHART)
         chart.write(results, chart_path)
         print(f"wrote {chart_path}")
+    print(f"the benchmarks took {time.perf_counter() - run_started:.0f} s", file=sys.stderr)
     return 0
 
 
