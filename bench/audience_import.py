@@ -31,6 +31,7 @@ from typing import Any
 import boto3
 import requests
 
+from bench import moto_server
 from chalicelib.local.resources import DUMMY_CREDENTIALS
 from chalicelib.local.stack import free_port
 
@@ -87,16 +88,7 @@ def run(smoke: bool = False) -> dict[str, float]:
     env["PYTHONPATH"] = str(PROJECT_DIR)
     moto_port, api_port = free_port(), free_port()
     ready_path, stats_path = work / "moto-ready.json", work / "herald-stats.json"
-    moto = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "bench.moto_server", "--port", str(moto_port)),
-            *("--ready", str(ready_path), "--seed", str(ids_path)),
-        ],
-        cwd=PROJECT_DIR,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=(work / "moto.log").open("w"),
-    )
+    moto = moto_server.spawn(moto_port, ready_path, work / "moto.log", env, seed=ids_path)
     herald: subprocess.Popen[bytes] | None = None
     try:
         started = time.perf_counter()

@@ -19,12 +19,31 @@ import json
 import logging
 import os
 import signal
+import subprocess
+import sys
 import threading
 from pathlib import Path
 from typing import Any
 
 ACCOUNT_ID = "123456789012"
 REGION = "us-east-1"
+PROJECT_DIR = Path(__file__).resolve().parents[1]
+
+
+def spawn(
+    port: int, ready: Path, log: Path, env: dict[str, str], seed: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """This server in a process of its own, logging to `log`; it writes `ready` once serving."""
+    return subprocess.Popen(
+        [
+            *(sys.executable, "-m", "bench.moto_server", "--port", str(port), "--ready", str(ready)),
+            *(("--seed", str(seed)) if seed else ()),
+        ],
+        cwd=PROJECT_DIR,
+        env={**env, "PYTHONPATH": str(PROJECT_DIR)},
+        stdout=subprocess.DEVNULL,
+        stderr=log.open("w"),
+    )
 
 
 def _fast_dynamodb_replies() -> None:

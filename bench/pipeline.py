@@ -129,6 +129,7 @@ def _patched_environ(values: dict[str, str]) -> Iterator[None]:
 
 
 def run(smoke: bool = False) -> dict[str, float]:
+    from bench import moto_server
     from bench.audience_import import _stop, _wait_for_file
     from chalicelib.local.stack import free_port
 
@@ -138,16 +139,7 @@ def run(smoke: bool = False) -> dict[str, float]:
     base_env = base_environment()
     ports = {role: free_port() for role in MOTO_ROLES}
     motos = {
-        role: subprocess.Popen(
-            [
-                *(sys.executable, "-m", "bench.moto_server"),
-                *("--port", str(ports[role]), "--ready", str(work / f"moto-{role}")),
-            ],
-            cwd=PROJECT_DIR,
-            env={**base_env, "PYTHONPATH": str(PROJECT_DIR)},
-            stdout=subprocess.DEVNULL,
-            stderr=(work / f"moto-{role}.log").open("w"),
-        )
+        role: moto_server.spawn(ports[role], work / f"moto-{role}", work / f"moto-{role}.log", base_env)
         for role in MOTO_ROLES
     }
     workers: list[subprocess.Popen[bytes]] = []

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench import moto_server
 from bench.audience_import import _status_mb, _stop, _wait_for_file
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
@@ -110,16 +111,7 @@ class _Server:
         ids = work / "ids.txt"
         ids.write_text("".join(_account_id(n) + "\n" for n in range(max(sizes) + WARMUP)))
         port = free_port()
-        process = subprocess.Popen(
-            [
-                *(sys.executable, "-m", "bench.moto_server", "--port", str(port)),
-                *("--ready", str(work / "moto"), "--seed", str(ids)),
-            ],
-            cwd=PROJECT_DIR,
-            env={**base_env, "PYTHONPATH": str(PROJECT_DIR)},
-            stdout=subprocess.DEVNULL,
-            stderr=(work / "moto.log").open("w"),
-        )
+        process = moto_server.spawn(port, work / "moto", work / "moto.log", base_env, seed=ids)
         atexit.register(_stop, process)  # should the benchmarks stop before planning's
         try:
             ready = _wait_for_file(work / "moto", process, timeout_s=1800)
